@@ -1,0 +1,5 @@
+package transport
+
+import "os"
+
+func osPID() int { return os.Getpid() }
