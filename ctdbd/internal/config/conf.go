@@ -184,7 +184,7 @@ func findOption(defs *[numOptions]optionDef, section, name string) (optionID, bo
 	return 0, false
 }
 
-// Reload reads the file again, as on SIGHUP or "ctdb reloadconfig". If
+// Reload reads the file again, e.g. when the daemon is asked to. If
 // an option that is not reloadable has a new value, the reload fails
 // with an error naming each such option (ErrNotReloadable) and the
 // running configuration stays as it is.
