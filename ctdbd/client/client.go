@@ -4,7 +4,7 @@
 // programs and service processes connected to an external transportd all
 // use it. A Client is safe for concurrent use.
 //
-//	c, err := client.Connect(ctx, client.SocketPath(os.Getenv))
+//	c, err := client.Connect(ctx, client.SocketPath(os.LookupEnv))
 //	if err != nil { ... }
 //	defer c.Close()
 //	nodes, err := c.NodeMap(ctx, client.Local)
@@ -29,21 +29,22 @@ import (
 // Local addresses the node the client is connected to.
 const Local = proto.PNNLocal
 
-// DefaultSocket is where a production daemon listens.
-const DefaultSocket = "/var/run/ctdb/ctdbd.socket"
+// DefaultSocket is where a production daemon listens (CTDB's place).
+const DefaultSocket = "/run/ctdb/ctdbd.socket"
 
 // ErrClosed is returned by calls on a closed client.
 var ErrClosed = errors.New("client: connection closed")
 
 // SocketPath returns the daemon socket following CTDB's conventions:
-// CTDB_SOCKET if set; in test mode (CTDB_TEST_MODE set) $CTDB_BASE/run/ctdbd.socket;
-// otherwise DefaultSocket. getenv is usually os.Getenv.
-func SocketPath(getenv func(string) string) string {
-	if s := getenv("CTDB_SOCKET"); s != "" {
+// CTDB_SOCKET if set and not empty; in test mode (CTDB_TEST_MODE set, to
+// anything) $CTDB_BASE/run/ctdbd.socket; otherwise DefaultSocket. lookup
+// is usually os.LookupEnv.
+func SocketPath(lookup func(string) (string, bool)) string {
+	if s, ok := lookup("CTDB_SOCKET"); ok && s != "" {
 		return s
 	}
-	if getenv("CTDB_TEST_MODE") != "" {
-		if base := getenv("CTDB_BASE"); base != "" {
+	if _, test := lookup("CTDB_TEST_MODE"); test {
+		if base, ok := lookup("CTDB_BASE"); ok {
 			return filepath.Join(base, "run", "ctdbd.socket")
 		}
 	}
@@ -361,3 +362,6 @@ func pnnName(pnn uint32) string {
 	}
 	return fmt.Sprint(pnn)
 }
+
+// Version is the gctdb release, reported by every binary.
+const Version = "0.1.0"

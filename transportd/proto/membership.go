@@ -3,10 +3,13 @@ package proto
 // Membership family: liveness and connectivity.
 const (
 	OpGetConnectivity = FamilyMembership | 0x0001
+	// OpConnectivity publishes a Connectivity on SrvIDConnectivity.
+	OpConnectivity = FamilyMembership | 0x0002
 )
 
 var membershipOpcodeNames = map[Opcode]string{
 	OpGetConnectivity: "get_connectivity",
+	OpConnectivity:    "connectivity",
 }
 
 // PeerState is one node's connectivity as seen locally.

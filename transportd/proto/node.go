@@ -23,6 +23,12 @@ const (
 	OpNodeFlags       = FamilyNode | 0x0011
 	OpSetCapabilities = FamilyNode | 0x0012
 	OpRecoveryTimes   = FamilyNode | 0x0013
+	// OpOpenGate lets the service responsible for a start-up step tell
+	// the node service the step is done (payload Name: "setup",
+	// "first_recovery" or "startup").
+	OpOpenGate = FamilyNode | 0x0014
+	// OpRunstate publishes the runstate (U32) on SrvIDRunstate.
+	OpRunstate = FamilyNode | 0x0015
 )
 
 var nodeOpcodeNames = map[Opcode]string{
@@ -45,6 +51,8 @@ var nodeOpcodeNames = map[Opcode]string{
 	OpNodeFlags:       "node_flags",
 	OpSetCapabilities: "set_capabilities",
 	OpRecoveryTimes:   "recovery_times",
+	OpOpenGate:        "open_gate",
+	OpRunstate:        "runstate",
 }
 
 // Node flags, with CTDB's values.

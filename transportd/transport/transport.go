@@ -56,8 +56,8 @@ type Transport struct {
 	badConnections    atomic.Uint64
 	undeliverableMsgs atomic.Uint64
 
-	runCtx context.Context
-	wg     sync.WaitGroup
+	ready chan struct{}
+	wg    sync.WaitGroup
 }
 
 // New validates cfg and builds a transport; Run starts it.
@@ -75,6 +75,7 @@ func New(cfg Config) (*Transport, error) {
 		srvids:   make(map[srvKey]map[sink]struct{}),
 		locals:   make(map[uint64]*localConn),
 		inbound:  make(map[uint32]*inboundConn),
+		ready:    make(chan struct{}),
 	}
 	for _, n := range c.Nodes {
 		if n.PNN == c.PNN || n.Deleted {
@@ -84,6 +85,9 @@ func New(cfg Config) (*Transport, error) {
 	}
 	return t, nil
 }
+
+// Ready is closed once Run listens on both sockets.
+func (t *Transport) Ready() <-chan struct{} { return t.ready }
 
 // PNN returns this node's number.
 func (t *Transport) PNN() uint32 { return t.self }
@@ -96,7 +100,6 @@ func (t *Transport) selfAddr() net.IP { return t.cfg.node(t.self).Addr }
 func (t *Transport) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	t.runCtx = ctx
 
 	tcpAddr := net.JoinHostPort(t.selfAddr().String(), strconv.Itoa(t.cfg.Port))
 	tl, err := net.Listen("tcp", tcpAddr)
@@ -119,6 +122,7 @@ func (t *Transport) Run(ctx context.Context) error {
 	}
 	t.log.Info("transport listening", "tcp", tcpAddr, "socket", t.cfg.SocketPath,
 		"versions", fmt.Sprintf("%d..%d", t.cfg.MinVersion, t.cfg.MaxVersion))
+	close(t.ready)
 
 	t.wg.Add(2)
 	go func() { defer t.wg.Done(); t.acceptLoop(ctx, tl, t.serveInbound) }()

@@ -1,0 +1,44 @@
+# gctdb build and test entry points. `make build` puts every binary in
+# ./bin; `make test` is what CI runs.
+
+GO      ?= go
+BIN     := bin
+# Binaries: name=package
+CMDS    := ctdbd=./ctdbd ctdb=./ctdb onnode=./ctdb/onnode transportd=./transportd
+
+.PHONY: build test unit fuzz run stop clean
+
+build:
+	@mkdir -p $(BIN)
+	@for c in $(CMDS); do \
+		name=$${c%%=*}; pkg=$${c#*=}; \
+		$(GO) build -o $(BIN)/$$name $$pkg || exit 1; \
+	done
+
+# The whole suite: unit tests, fuzz seed corpora, integration tests
+# against real daemons, and a short fuzzing run of every fuzz target.
+test: build
+	$(GO) vet ./...
+	$(GO) test -race -count=1 -timeout 30m ./...
+	./tests/fuzz.sh 2s
+
+unit:
+	$(GO) test -count=1 -short ./...
+
+# Fuzz every target for a while: make fuzz FUZZTIME=5m
+FUZZTIME ?= 30s
+fuzz:
+	./tests/fuzz.sh $(FUZZTIME)
+
+# A local 3-node cluster in /tmp/gctdb (see README.md).
+CLUSTER ?= /tmp/gctdb
+run: build
+	./tests/local_daemons.sh $(CLUSTER) setup -n 3
+	./tests/local_daemons.sh $(CLUSTER) start all
+	./tests/local_daemons.sh $(CLUSTER) onnode 0 ctdb status
+
+stop:
+	./tests/local_daemons.sh $(CLUSTER) stop all
+
+clean:
+	rm -rf $(BIN)
