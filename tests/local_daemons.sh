@@ -98,6 +98,9 @@ Options:
   -r <time>     Like -R and set recheck interval to <time> (default: use a file)
   -S <library>  Socket wrapper shared library to preload (not supported)
   -6            Generate IPv6 IPs for nodes, public addresses (default: IPv4)
+
+gctdb options:
+  -T            Run the transport as a separate transportd process per node
 EOT
 	exit 1
 }
@@ -112,8 +115,9 @@ local_daemons_setup ()
 	lock_recheck_interval=""
 	use_ipv6=false
 	comment_out=""
+	external_transport=false
 
-	while getopts "C:FN:n:P:Rr:S:6h?" _opt ; do
+	while getopts "C:FN:n:P:Rr:S:6Th?" _opt ; do
 		case "$_opt" in
 		C) comment_out="${comment_out}${OPTARG}
 " ;;
@@ -125,6 +129,7 @@ local_daemons_setup ()
 		r) lock_use_command=true ; lock_recheck_interval="$OPTARG" ;;
 		S) die "$0 setup: -S (socket wrapper) is not supported by gctdb" ;;
 		6) use_ipv6=true ;;
+		T) external_transport=true ;;
 		\?|h) local_daemons_setup_usage ;;
 		esac
 	done
@@ -211,6 +216,9 @@ local_daemons_setup ()
 [event]
 	debug script = debug-hung-script.sh
 EOT
+		if $external_transport ; then
+			sed -i -e 's|^\[cluster\]$|[cluster]\n\ttransport = transportd|' "${base}/ctdb.conf"
+		fi
 		# -C comments out the given items, as CTDB's harness does.
 		printf '%s' "$comment_out" | while IFS='' read -r _item ; do
 			[ -n "$_item" ] || continue
@@ -279,8 +287,10 @@ local_daemons_start ()
 		local_daemons_generic_usage "start"
 	fi
 	onnode_common
-	# Each ctdbd detaches once it is ready, so all start in parallel.
-	onnode -q -p "$1" "${VALGRIND:-} ctdbd"
+	# Each daemon detaches once it is ready, so all start in parallel. A
+	# node set up with -T gets its transportd first.
+	# shellcheck disable=SC2016
+	onnode -q -p "$1" 'if grep -q "^[[:space:]]*transport = transportd" "${CTDB_BASE}/ctdb.conf" ; then transportd || exit 1 ; fi ; '"${VALGRIND:-} ctdbd"
 }
 
 local_daemons_stop ()
@@ -289,7 +299,8 @@ local_daemons_stop ()
 		local_daemons_generic_usage "stop"
 	fi
 	onnode_common
-	onnode -q -p "$1" "${VALGRIND:-} ${CTDB:-ctdb} shutdown"
+	# shellcheck disable=SC2016
+	onnode -q -p "$1" "${VALGRIND:-} ${CTDB:-ctdb} shutdown"'; _rc=$? ; _p="${CTDB_BASE}/run/transportd.pid" ; if [ -f "$_p" ] ; then kill "$(cat "$_p")" 2>/dev/null ; fi ; exit $_rc' 
 }
 
 local_daemons_onnode_usage ()

@@ -34,7 +34,7 @@ func payloadCases() []payloadCase {
 		{"service_list", &ServiceList{Services: []ServiceID{ServiceNode, ServiceDatabase}}, func() Payload { return &ServiceList{} }},
 		{"link_status", &LinkStatus{PNN: 3, Up: true, Reason: "connected"}, func() Payload { return &LinkStatus{} }},
 		{"client_count", &ClientCount{Count: 9}, func() Payload { return &ClientCount{} }},
-		{"transport_stats", &TransportStats{Peers: []PeerStats{{PNN: 1, Addr: "127.0.0.2:4379", Up: true, FramesSent: 10, FramesRecv: 11, BytesSent: 1000, BytesRecv: 1100, Dropped: 2, Queued: 3, Reconnects: 4}}, Clients: 2, ClientFramesSent: 5, ClientFramesRecv: 6, BadConnections: 7, UndeliverableMsgs: 8}, func() Payload { return &TransportStats{} }},
+		{"transport_stats", &TransportStats{Peers: []PeerStats{{PNN: 1, Addr: "127.0.0.2:4379", Up: true, FramesSent: 10, FramesRecv: 11, BytesSent: 1000, BytesRecv: 1100, Dropped: 2, Queued: 3, Reconnects: 4}}, Clients: 2, ClientFramesSent: 5, ClientFramesRecv: 6, BadConnections: 7, UndeliverableMsgs: 8, Goroutines: 9}, func() Payload { return &TransportStats{} }},
 		{"process_exists", &ProcessExists{PID: 4242, SrvID: 99}, func() Payload { return &ProcessExists{} }},
 		{"client_gone", &ClientGone{ConnID: 12, PID: 4242}, func() Payload { return &ClientGone{} }},
 		{"u32", &U32{V: 0xdeadbeef}, func() Payload { return &U32{} }},

@@ -286,6 +286,9 @@ type TransportStats struct {
 	ClientFramesRecv  uint64
 	BadConnections    uint64
 	UndeliverableMsgs uint64
+	// Goroutines is the number of goroutines of the process running the
+	// transport, to spot leaks.
+	Goroutines uint32
 }
 
 // AppendTo encodes s.
@@ -298,7 +301,8 @@ func (s *TransportStats) AppendTo(b []byte) []byte {
 	b = AppendU64(b, s.ClientFramesSent)
 	b = AppendU64(b, s.ClientFramesRecv)
 	b = AppendU64(b, s.BadConnections)
-	return AppendU64(b, s.UndeliverableMsgs)
+	b = AppendU64(b, s.UndeliverableMsgs)
+	return AppendU32(b, s.Goroutines)
 }
 
 // DecodeFrom decodes s.
@@ -313,6 +317,7 @@ func (s *TransportStats) DecodeFrom(d *Decoder) {
 	s.ClientFramesRecv = d.U64()
 	s.BadConnections = d.U64()
 	s.UndeliverableMsgs = d.U64()
+	s.Goroutines = d.U32()
 }
 
 // ProcessExists asks whether a client process with PID is connected and,

@@ -41,16 +41,23 @@ func readHello(conn net.Conn, timeout time.Duration) (*proto.Message, *proto.Hel
 }
 
 // answerHello negotiates the version and writes the accept or reject.
+// Node links use the configured range (which tests narrow); local
+// connections always get this build's range, since both ends are the
+// same installation.
 func (t *Transport) answerHello(conn net.Conn, h *proto.Hello, connID uint64) (uint16, error) {
-	v, ok := proto.NegotiateVersion(h.MinVersion, h.MaxVersion, t.cfg.MinVersion, t.cfg.MaxVersion)
+	lo, hi := proto.MinProtocolVersion, proto.MaxProtocolVersion
+	if h.Role == proto.RoleNode {
+		lo, hi = t.cfg.MinVersion, t.cfg.MaxVersion
+	}
+	v, ok := proto.NegotiateVersion(h.MinVersion, h.MaxVersion, lo, hi)
 	conn.SetWriteDeadline(time.Now().Add(t.cfg.HelloTimeout))
 	defer conn.SetWriteDeadline(time.Time{})
 	if !ok {
 		reason := fmt.Sprintf("no common protocol version: peer speaks %d..%d, node %d speaks %d..%d",
-			h.MinVersion, h.MaxVersion, t.self, t.cfg.MinVersion, t.cfg.MaxVersion)
+			h.MinVersion, h.MaxVersion, t.self, lo, hi)
 		m := &proto.Message{
-			Header:  proto.Header{ProtocolVersion: t.cfg.MaxVersion, Src: proto.Endpoint{PNN: t.self, Service: proto.ServiceTransport}, Opcode: proto.OpHelloReject},
-			Payload: (&proto.HelloReject{MinVersion: t.cfg.MinVersion, MaxVersion: t.cfg.MaxVersion, Reason: reason}).AppendTo(nil),
+			Header:  proto.Header{ProtocolVersion: hi, Src: proto.Endpoint{PNN: t.self, Service: proto.ServiceTransport}, Opcode: proto.OpHelloReject},
+			Payload: (&proto.HelloReject{MinVersion: lo, MaxVersion: hi, Reason: reason}).AppendTo(nil),
 		}
 		conn.Write(m.Encode())
 		return 0, errors.New(reason)

@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -510,6 +511,7 @@ func (t *Transport) Stats() *proto.TransportStats {
 		ClientFramesRecv:  t.clientFramesRecv.Load(),
 		BadConnections:    t.badConnections.Load(),
 		UndeliverableMsgs: t.undeliverableMsgs.Load(),
+		Goroutines:        uint32(runtime.NumGoroutine()),
 	}
 	t.mu.RLock()
 	for _, c := range t.locals {
