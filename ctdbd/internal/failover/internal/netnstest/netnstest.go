@@ -15,7 +15,9 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
 )
 
@@ -54,11 +56,19 @@ func New(t testing.TB) *NS {
 // IP runs "ip -n <ns> args..." and fails the test on error.
 func (ns *NS) IP(t testing.TB, args ...string) string {
 	t.Helper()
+	out, err := ns.ip(args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func (ns *NS) ip(args ...string) (string, error) {
 	out, err := exec.Command("ip", append([]string{"-n", ns.Name}, args...)...).CombinedOutput()
 	if err != nil {
-		t.Fatalf("ip -n %s %s: %v: %s", ns.Name, strings.Join(args, " "), err, out)
+		return "", fmt.Errorf("ip -n %s %s: %w: %s", ns.Name, strings.Join(args, " "), err, out)
 	}
-	return string(out)
+	return string(out), nil
 }
 
 // Do runs fn on an OS thread that has entered the namespace. Sockets
@@ -124,4 +134,45 @@ func Veth(t testing.TB, a *NS, addrA string, b *NS, addrB string, ifname string)
 	b.IP(t, "addr", "add", addrB, "dev", ifname)
 	a.IP(t, "link", "set", ifname, "up")
 	b.IP(t, "link", "set", ifname, "up")
+	// Frames sent before the carrier is up are dropped.
+	for _, ns := range []*NS{a, b} {
+		ns.waitUp(t, ifname)
+	}
+}
+
+func (ns *NS) waitUp(t testing.TB, ifname string) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		out, err := ns.ip("-o", "link", "show", ifname)
+		return err == nil && strings.Contains(out, "state UP")
+	}, 5*time.Second, 5*time.Millisecond, "%s in %s did not come up", ifname, ns.Name)
+}
+
+// TCPPair opens a listener on listenAddr (for example "198.18.0.1:0") in
+// server, connects to it from client and returns both ends; they are
+// closed in t.Cleanup.
+func TCPPair(t testing.TB, server *NS, listenAddr string, client *NS) (serverSide, clientSide *net.TCPConn) {
+	t.Helper()
+	var ln net.Listener
+	if err := server.Do(func() (err error) {
+		ln, err = net.Listen("tcp", listenAddr)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var c net.Conn
+	if err := client.Do(func() (err error) {
+		c, err = net.DialTimeout("tcp", ln.Addr().String(), 5*time.Second)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	s, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s.(*net.TCPConn), c.(*net.TCPConn)
 }
