@@ -116,23 +116,7 @@ func TestNoIPHostOnAllDisabled(t *testing.T) {
 func TestForceRebalance(t *testing.T) {
 	// lcp2.028's layout stays unbalanced because every node holds
 	// something; forcing node 2 makes it a rebalance target.
-	in := scenario(t, LCP2, "0,0,0,0", `
-130.216.30.181 0
-130.216.30.180 1
-130.216.30.179 2
-130.216.30.178 3
-130.216.30.177 0
-130.216.30.176 1
-130.216.30.175 0
-130.216.30.174 1
-130.216.30.173 0
-130.216.30.172 3
-130.216.30.171 1
-130.216.30.170 3
-10.19.99.253 0
-10.19.99.252 1
-10.19.99.251 0
-10.19.99.250 3`, nil)
+	in := scenario(t, LCP2, "0,0,0,0", unbalancedSixteen, nil)
 	before, err := Allocate(in)
 	require.NoError(t, err)
 	require.Equal(t, []int{6, 5, 1, 4}, counts(4, before))

@@ -16,13 +16,6 @@ import (
 	"gctdb/ctdbd/internal/failover/tcpconn"
 )
 
-func connOf(server, client *net.TCPConn) tcpconn.Connection {
-	return tcpconn.Connection{
-		Client: client.LocalAddr().(*net.TCPAddr).AddrPort(),
-		Server: server.LocalAddr().(*net.TCPAddr).AddrPort(),
-	}
-}
-
 // readUntilError reports the error a blocked read on c ends with.
 func readUntilError(c net.Conn) <-chan error {
 	errc := make(chan error, 1)
@@ -55,10 +48,11 @@ func TestKillResetsClientConnectionIPv4(t *testing.T) {
 	netnstest.Veth(t, server, "198.18.0.1/24", client, "198.18.0.2/24", "veth0")
 	server.IP(t, "addr", "add", "198.18.0.10/24", "dev", "veth0")
 	srv, cli := netnstest.TCPPair(t, server, "198.18.0.10:0", client)
-	conn := connOf(srv, cli)
+	conn, err := tcpconn.FromConn(srv)
+	require.NoError(t, err)
 
 	// Some traffic first, so the sequence numbers are not the initial ones.
-	_, err := cli.Write([]byte("request"))
+	_, err = cli.Write([]byte("request"))
 	require.NoError(t, err)
 	_, err = srv.Write([]byte("response"))
 	require.NoError(t, err)
@@ -78,7 +72,8 @@ func TestKillResetsClientConnectionIPv4(t *testing.T) {
 func TestKillResetsClientConnectionIPv6Loopback(t *testing.T) {
 	ns := netnstest.New(t)
 	srv, cli := netnstest.TCPPair(t, ns, "[::1]:0", ns)
-	conn := connOf(srv, cli)
+	conn, err := tcpconn.FromConn(srv)
+	require.NoError(t, err)
 	errc := readUntilError(cli)
 
 	start := time.Now()

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/netip"
 	"os"
 	"slices"
@@ -34,6 +35,23 @@ func (c Connection) Compare(o Connection) int {
 		return r
 	}
 	return c.Client.Compare(o.Client)
+}
+
+// FromConn describes an accepted connection (the server's side of it),
+// for example one a server on a public address wants recorded as a
+// tickle.
+func FromConn(serverSide net.Conn) (Connection, error) {
+	local, lok := serverSide.LocalAddr().(*net.TCPAddr)
+	remote, rok := serverSide.RemoteAddr().(*net.TCPAddr)
+	if !lok || !rok {
+		return Connection{}, fmt.Errorf("tcpconn: %T is not a TCP connection", serverSide)
+	}
+	c := Connection{Client: remote.AddrPort(), Server: local.AddrPort()}
+	if c.Client.Addr().Is4In6() && c.Server.Addr().Is4In6() {
+		c.Client = netip.AddrPortFrom(c.Client.Addr().Unmap(), c.Client.Port())
+		c.Server = netip.AddrPortFrom(c.Server.Addr().Unmap(), c.Server.Port())
+	}
+	return c, nil
 }
 
 // State is a kernel TCP state as shown in /proc/net/tcp.

@@ -5,10 +5,8 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -97,66 +95,36 @@ func FuzzParseProcNet(f *testing.F) {
 }
 
 // Established sees a real connection on a loopback address of a private
-// namespace, whichever side looks.
+// namespace, and only there.
 func TestEstablished(t *testing.T) {
 	ns := netnstest.New(t)
 	server := netip.MustParseAddr("127.0.0.7")
-	var ln net.Listener
-	var client net.Conn
-	var got []Connection
-	require.NoError(t, ns.Do(func() (err error) {
-		ln, err = net.Listen("tcp4", "127.0.0.7:0")
-		if err != nil {
-			return err
-		}
-		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.8")}, Timeout: 5 * time.Second}
-		client, err = d.Dial("tcp4", ln.Addr().String())
-		return err
-	}))
-	defer ln.Close()
-	defer client.Close()
-	srv, err := ln.Accept()
+	srv, _ := netnstest.TCPPairVia(t, ns, "127.0.0.7:0", ns, "", "127.0.0.8")
+	want, err := FromConn(srv)
 	require.NoError(t, err)
-	defer srv.Close()
+	require.Equal(t, netip.MustParseAddr("127.0.0.8"), want.Client.Addr())
 
+	var got []Connection
 	require.NoError(t, ns.Do(func() (err error) {
 		got, err = Established(server)
 		return err
 	}))
-	want := Connection{
-		Client: client.LocalAddr().(*net.TCPAddr).AddrPort(),
-		Server: netip.AddrPortFrom(server, uint16(ln.Addr().(*net.TCPAddr).Port)),
-	}
 	assert.Equal(t, []Connection{want}, got)
 	assert.Equal(t, want.Client.String()+" "+want.Server.String(), want.String())
 
-	// The same address seen from the root namespace has no connections
-	// from this test.
-	rootView, err := Established(netip.MustParseAddr("127.0.0.7"))
+	rootView, err := Established(server)
 	require.NoError(t, err)
 	assert.NotContains(t, rootView, want)
 }
 
 // A dual-stack listener reports its IPv4 clients with mapped addresses;
-// they are listed under the IPv4 address.
+// they are listed, and described by FromConn, as plain IPv4.
 func TestEstablishedDualStack(t *testing.T) {
 	ns := netnstest.New(t)
-	var ln net.Listener
-	var client net.Conn
-	require.NoError(t, ns.Do(func() (err error) {
-		ln, err = net.Listen("tcp", "[::]:0")
-		if err != nil {
-			return err
-		}
-		port := ln.Addr().(*net.TCPAddr).Port
-		client, err = net.DialTimeout("tcp4", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), 5*time.Second)
-		return err
-	}))
-	defer ln.Close()
-	defer client.Close()
-	srv, err := ln.Accept()
+	srv, _ := netnstest.TCPPairVia(t, ns, "[::]:0", ns, "127.0.0.1", "")
+	want, err := FromConn(srv)
 	require.NoError(t, err)
-	defer srv.Close()
+	require.True(t, want.Server.Addr().Is4(), "%s", want)
 
 	var got []Connection
 	require.NoError(t, ns.Do(func() (err error) {
@@ -164,8 +132,13 @@ func TestEstablishedDualStack(t *testing.T) {
 		return err
 	}))
 	require.Len(t, got, 2, "both ends of the loopback connection are local to 127.0.0.1: %v", got)
-	assert.Contains(t, got, Connection{
-		Client: client.LocalAddr().(*net.TCPAddr).AddrPort(),
-		Server: netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(ln.Addr().(*net.TCPAddr).Port)),
-	})
+	assert.Contains(t, got, want)
+}
+
+func TestFromConnRejectsOtherConns(t *testing.T) {
+	a, b := net.Pipe()
+	defer a.Close()
+	defer b.Close()
+	_, err := FromConn(a)
+	assert.Error(t, err)
 }

@@ -2,7 +2,6 @@ package tickle
 
 import (
 	"context"
-	"net"
 	"net/netip"
 	"testing"
 	"time"
@@ -16,13 +15,6 @@ import (
 	"gctdb/ctdbd/internal/failover/packetsock"
 	"gctdb/ctdbd/internal/failover/tcpconn"
 )
-
-func connOf(server, client *net.TCPConn) tcpconn.Connection {
-	return tcpconn.Connection{
-		Client: client.LocalAddr().(*net.TCPAddr).AddrPort(),
-		Server: server.LocalAddr().(*net.TCPAddr).AddrPort(),
-	}
-}
 
 // tcpCapture captures every TCP frame in ns on ifname.
 func tcpCapture(t *testing.T, ns *netnstest.NS, ifname string) *packetsock.Capture {
@@ -59,10 +51,11 @@ func TestTickleMakesClientAnswer(t *testing.T) {
 	a, b := netnstest.New(t), netnstest.New(t)
 	netnstest.Veth(t, a, "198.18.0.1/24", b, "198.18.0.2/24", "veth0")
 	srv, cli := netnstest.TCPPair(t, a, "198.18.0.1:0", b)
-	conn := connOf(srv, cli)
+	conn, err := tcpconn.FromConn(srv)
+	require.NoError(t, err)
 
 	// Move some data so the sequence numbers are not the initial ones.
-	_, err := cli.Write([]byte("hello"))
+	_, err = cli.Write([]byte("hello"))
 	require.NoError(t, err)
 	buf := make([]byte, 5)
 	_, err = srv.Read(buf)
@@ -82,8 +75,9 @@ func TestTickleMakesClientAnswer(t *testing.T) {
 
 func TestTickleIPv6Loopback(t *testing.T) {
 	ns := netnstest.New(t)
-	srv, cli := netnstest.TCPPair(t, ns, "[::1]:0", ns)
-	conn := connOf(srv, cli)
+	srv, _ := netnstest.TCPPair(t, ns, "[::1]:0", ns)
+	conn, err := tcpconn.FromConn(srv)
+	require.NoError(t, err)
 	c := tcpCapture(t, ns, "lo")
 	var s *Sender
 	require.NoError(t, ns.Do(func() (err error) { s, err = Open(); return err }))

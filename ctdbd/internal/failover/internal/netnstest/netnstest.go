@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -153,6 +154,14 @@ func (ns *NS) waitUp(t testing.TB, ifname string) {
 // closed in t.Cleanup.
 func TCPPair(t testing.TB, server *NS, listenAddr string, client *NS) (serverSide, clientSide *net.TCPConn) {
 	t.Helper()
+	return TCPPairVia(t, server, listenAddr, client, "", "")
+}
+
+// TCPPairVia is TCPPair with the client dialling dialHost (instead of the
+// listener's address) from fromHost (instead of a kernel-chosen
+// address); empty strings keep the defaults.
+func TCPPairVia(t testing.TB, server *NS, listenAddr string, client *NS, dialHost, fromHost string) (serverSide, clientSide *net.TCPConn) {
+	t.Helper()
 	var ln net.Listener
 	if err := server.Do(func() (err error) {
 		ln, err = net.Listen("tcp", listenAddr)
@@ -161,9 +170,17 @@ func TCPPair(t testing.TB, server *NS, listenAddr string, client *NS) (serverSid
 		t.Fatal(err)
 	}
 	defer ln.Close()
+	target := ln.Addr().String()
+	if dialHost != "" {
+		target = net.JoinHostPort(dialHost, strconv.Itoa(ln.Addr().(*net.TCPAddr).Port))
+	}
+	d := net.Dialer{Timeout: 5 * time.Second}
+	if fromHost != "" {
+		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(fromHost)}
+	}
 	var c net.Conn
 	if err := client.Do(func() (err error) {
-		c, err = net.DialTimeout("tcp", ln.Addr().String(), 5*time.Second)
+		c, err = d.Dial("tcp", target)
 		return err
 	}); err != nil {
 		t.Fatal(err)
