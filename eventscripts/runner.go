@@ -88,7 +88,10 @@ type job struct {
 	err    error
 }
 
-var errPreempted = errors.New("another event preempted the monitor event")
+var (
+	errPreempted = errors.New("another event preempted the monitor event")
+	errBusy      = errors.New("another event is running")
+)
 
 // New checks the configuration and returns a Runner.
 func New(cfg Config) (*Runner, error) {
@@ -176,7 +179,9 @@ func (r *Runner) Status(ev Event) (*Result, error) {
 // script failed or the time ran out, an error wrapping ErrFailed or
 // ErrTimedOut. A run that is cancelled (by ctx, by a preempting event for
 // a monitor, or by Close) returns an error wrapping ErrCancelled and the
-// cause, and leaves the stored status alone.
+// cause, and leaves the stored status alone. Callers that join a running
+// monitor event share its fate, including cancellation by the context of
+// the caller that started it.
 func (r *Runner) Run(ctx context.Context, ev Event, timeout time.Duration, args ...string) (*Result, error) {
 	if err := checkEvent(ev, args); err != nil {
 		return nil, err
@@ -225,7 +230,7 @@ func (r *Runner) admit(ctx context.Context, ev Event) (j, running *job, err erro
 			return nil, r.monitor, nil
 		}
 		if r.others > 0 {
-			return nil, nil, fmt.Errorf("%w: %s: %w", ErrCancelled, ev, errors.New("another event is running"))
+			return nil, nil, fmt.Errorf("%w: %s: %w", ErrCancelled, ev, errBusy)
 		}
 	} else if r.monitor != nil {
 		r.monitor.cancel(errPreempted)
