@@ -156,3 +156,13 @@ func TestStatusHooks(t *testing.T) {
 	assert.Empty(t, r.stdout)
 	assert.Contains(t, r.stderr, "failed to node 0: failed: no leader\n")
 }
+
+// TestDeletedNode: a deleted node keeps its PNN, is counted but not
+// listed, and -n all leaves it out.
+func TestDeletedNode(t *testing.T) {
+	_, env := startCluster(t, "127.0.78.81", "", "127.0.78.83")
+	for _, args := range []string{"status", "-X status", "nodestatus all", "-j nodestatus all", "-n all ping", "-n 1 getpid"} {
+		a := argsOf(args)
+		golden(t, "deleted_"+goldenName(a), normalize(ctdb(t, env, a...).transcript(a)))
+	}
+}
