@@ -90,7 +90,7 @@ func (x *cli) cobraCommand(cmd *command) *cobra.Command {
 }
 
 // execute runs cmd with its arguments on the nodes -n names.
-func (x *cli) execute(ctx context.Context, cmd *command, args []string) error {
+func (x *cli) execute(ctx context.Context, cmd *command, args []string) (err error) {
 	if x.opts.usage {
 		io.WriteString(x.stdout, briefUsageText)
 		return nil
@@ -111,7 +111,12 @@ func (x *cli) execute(ctx context.Context, cmd *command, args []string) error {
 	x.log = slog.New(slog.NewTextHandler(x.stderr, &slog.HandlerOptions{Level: toolLogLevel(x.opts.debug)}))
 	ctx, cancel := context.WithTimeoutCause(ctx, total, errMaxRuntime)
 	defer cancel()
-	x.runCtx = ctx
+	defer func() {
+		// Whatever failed last, the reason is the -T limit.
+		if err != nil && errors.Is(context.Cause(ctx), errMaxRuntime) {
+			err = failf("Maximum runtime exceeded - exiting")
+		}
+	}()
 	if cmd.check != nil {
 		if err := cmd.check(args); err != nil {
 			return err

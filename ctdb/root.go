@@ -29,7 +29,6 @@ type cli struct {
 	out     *printer
 	log     *slog.Logger
 	perNode time.Duration
-	runCtx  context.Context
 }
 
 // run runs ctdb with args (without the program name) and returns the
@@ -52,10 +51,6 @@ func (x *cli) main(ctx context.Context, args []string) int {
 func (x *cli) exitStatus(err error) int {
 	if err == nil {
 		return exitOK
-	}
-	if x.runCtx != nil && errors.Is(context.Cause(x.runCtx), errMaxRuntime) {
-		fmt.Fprintln(x.stderr, "Maximum runtime exceeded - exiting")
-		return exitFailure
 	}
 	var ue *usageError
 	if errors.As(err, &ue) {
