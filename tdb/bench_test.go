@@ -40,22 +40,24 @@ func BenchmarkStore(b *testing.B) {
 
 func BenchmarkStoreParallel(b *testing.B) {
 	for _, m := range benchModes {
-		b.Run(m.name, func(b *testing.B) {
-			db := openDB(b, m.opts)
-			var next atomic.Int64
-			b.ReportAllocs()
-			b.SetParallelism(8)
-			b.RunParallel(func(pb *testing.PB) {
-				for pb.Next() {
-					i := int(next.Add(1))
-					if err := db.Store(key(i), tdb.Header{RSN: uint64(i)}, benchValue); err != nil {
-						b.Error(err)
-						return
-					}
-				}
-			})
-		})
+		b.Run(m.name, func(b *testing.B) { storeParallel(b, openDB(b, m.opts), key) })
 	}
+}
+
+// storeParallel stores from many goroutines, the i-th store to keyOf(i).
+func storeParallel(b *testing.B, db *tdb.DB, keyOf func(int) []byte) {
+	var next atomic.Int64
+	b.ReportAllocs()
+	b.SetParallelism(8)
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			i := int(next.Add(1))
+			if err := db.Store(keyOf(i), tdb.Header{RSN: uint64(i)}, benchValue); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
 }
 
 // BenchmarkStoreHot rewrites a small set of keys, like smbd updating the
@@ -215,17 +217,5 @@ func BenchmarkTraverse100k(b *testing.B) {
 // BenchmarkStoreHotParallel rewrites a small set of keys from many
 // goroutines: the write-back buffer alone, without the file.
 func BenchmarkStoreHotParallel(b *testing.B) {
-	db := openDB(b, tdb.Options{Wipe: true})
-	var next atomic.Int64
-	b.ReportAllocs()
-	b.SetParallelism(8)
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			i := int(next.Add(1))
-			if err := db.Store(key(i%1000), tdb.Header{RSN: uint64(i)}, benchValue); err != nil {
-				b.Error(err)
-				return
-			}
-		}
-	})
+	storeParallel(b, openDB(b, tdb.Options{Wipe: true}), func(i int) []byte { return key(i % 1000) })
 }

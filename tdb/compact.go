@@ -12,6 +12,8 @@ import (
 )
 
 const (
+	// compactSuffix names the copy a compaction writes next to the file.
+	compactSuffix = ".compact"
 	// compactChunk and compactChunkBytes bound one copy transaction.
 	compactChunk      = 10000
 	compactChunkBytes = 8 << 20
@@ -138,7 +140,7 @@ func (db *DB) compact(ctx context.Context) (CompactResult, error) {
 // compact copies the store into a new file and swaps it in; see
 // DB.Compact. alive reports why to stop early.
 func (s *store) compact(alive func() error) (pause time.Duration, err error) {
-	tmp := s.path + ".compact"
+	tmp := s.path + compactSuffix
 	if err := removeFile(tmp); err != nil {
 		return 0, err
 	}
@@ -304,13 +306,7 @@ func putAll(ndb *bolt.DB, chunk []kv, wipe bool) error {
 		var kb []byte
 		for _, e := range chunk {
 			kb = diskKey(kb[:0], e.k)
-			var err error
-			if e.v == nil {
-				err = b.Delete(kb)
-			} else {
-				err = b.Put(kb, e.v)
-			}
-			if err != nil {
+			if err := putOrDelete(b, kb, e.v); err != nil {
 				return err
 			}
 		}

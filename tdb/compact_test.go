@@ -84,11 +84,11 @@ func TestCompactDuringWrites(t *testing.T) {
 		path := filepath.Join(t.TempDir(), "c.tdb")
 		db := openAt(t, path, opts)
 		ctx := context.Background()
-		fill(t, db, 20000)
+		fill(t, db, 30000)
 
 		var mu sync.Mutex
 		want := make(map[string]string)
-		for i := range 20000 {
+		for i := range 30000 {
 			want[string(key(i))] = fmt.Sprintf("value-%d", i)
 		}
 		stop := make(chan struct{})
@@ -103,18 +103,45 @@ func TestCompactDuringWrites(t *testing.T) {
 					}
 					k := key((i*31 + w*7) % 25000)
 					mu.Lock()
+					var err error
 					if i%3 == 0 {
-						require.NoError(t, db.Delete(k))
+						err = db.Delete(k)
 						delete(want, string(k))
 					} else {
 						v := fmt.Sprintf("w%d-%d", w, i)
-						require.NoError(t, db.Store(k, tdb.Header{}, []byte(v)))
+						err = db.Store(k, tdb.Header{}, []byte(v))
 						want[string(k)] = v
 					}
 					mu.Unlock()
+					if !assert.NoError(t, err) {
+						return
+					}
 				}
 			})
 		}
+		// Traversals across the file swaps still see every record that
+		// nobody touches exactly once.
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				seen := make(map[string]int)
+				if !assert.NoError(t, db.Traverse(ctx, func(r tdb.Record) error {
+					seen[string(r.Key)]++
+					return nil
+				})) {
+					return
+				}
+				for i := 25000; i < 30000; i++ {
+					if !assert.Equal(t, 1, seen[string(key(i))], "untouched record %d", i) {
+						return
+					}
+				}
+			}
+		})
 		for range 3 {
 			_, err := db.Compact(ctx)
 			require.NoError(t, err)

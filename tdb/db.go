@@ -63,6 +63,10 @@ func Open(path string, opts Options) (*DB, error) {
 			return nil, fmt.Errorf("wipe %s: %w", path, err)
 		}
 	}
+	// A copy left by a compaction that did not finish is never valid.
+	if err := removeFile(path + compactSuffix); err != nil {
+		return nil, fmt.Errorf("open %s: remove stale compaction copy: %w", path, err)
+	}
 	st, err := newStore(path, opts.Persistent)
 	if err != nil {
 		return nil, err

@@ -52,7 +52,8 @@
 //     transaction would block a writer that has to grow the memory map).
 //     Every record present for the whole traverse is seen exactly once.
 //   - Failure: when writing the file fails, the database refuses all
-//     further writes with ErrBroken; reads go on. Close it and open it again.
+//     further writes with ErrBroken; Fetch goes on working. Close it and
+//     open it again (a volatile one wiped).
 //
 // # Key locks
 //

@@ -134,3 +134,35 @@ func TestCompactTracksConcurrentChanges(t *testing.T) {
 	_, err = db.Fetch([]byte("new"))
 	assert.NoError(t, err)
 }
+
+// TestWaitingWriterSeesBreak checks that a writer waiting for room in the
+// buffer is woken with ErrBroken when the flush it waits for fails.
+func TestWaitingWriterSeesBreak(t *testing.T) {
+	db := openInternal(t, Options{Wipe: true})
+	db.st.writeMu.Lock()
+	errc := make(chan error, 1)
+	go func() {
+		for i := 0; ; i++ {
+			if err := db.Store(fmt.Appendf(nil, "k%d", i), Header{}, nil); err != nil {
+				errc <- err
+				return
+			}
+		}
+	}()
+	require.Eventually(t, func() bool {
+		for i := range db.wb.shards {
+			s := &db.wb.shards[i]
+			s.mu.Lock()
+			full := len(s.dirty) >= wbMaxEntries
+			s.mu.Unlock()
+			if full {
+				return true
+			}
+		}
+		return false
+	}, 10*time.Second, time.Millisecond, "a shard fills up while the file is stalled")
+	require.NoError(t, db.st.cur.Load().Close())
+	db.st.writeMu.Unlock()
+	assert.ErrorIs(t, <-errc, ErrBroken)
+	assert.ErrorIs(t, db.Import(context.Background(), make([]Record, 3*wbImportHighWater)), ErrBroken)
+}

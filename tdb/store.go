@@ -235,13 +235,7 @@ func applySets(tx *bolt.Tx, t *tracker, sets []*writeSet) error {
 		}
 		for _, o := range ws.ops {
 			kb = append(append(kb[:0], keyPrefix), o.key...)
-			var err error
-			if o.val == nil {
-				err = b.Delete(kb)
-			} else {
-				err = b.Put(kb, o.val)
-			}
-			if err != nil {
+			if err := putOrDelete(b, kb, o.val); err != nil {
 				return fmt.Errorf("key %x: %w", o.key, err)
 			}
 			if t != nil {
@@ -250,6 +244,14 @@ func applySets(tx *bolt.Tx, t *tracker, sets []*writeSet) error {
 		}
 	}
 	return nil
+}
+
+// putOrDelete writes v under k, or deletes k when v is nil.
+func putOrDelete(b *bolt.Bucket, k, v []byte) error {
+	if v == nil {
+		return b.Delete(k)
+	}
+	return b.Put(k, v)
 }
 
 func recreateBucket(tx *bolt.Tx) (*bolt.Bucket, error) {

@@ -62,7 +62,7 @@ type writeBack struct {
 	shards [wbShards]wbShard
 
 	flushMu sync.Mutex                    // one flush or wipe at a time
-	swapped atomic.Pointer[chan struct{}] // closed after each swap of dirty maps
+	swapped atomic.Pointer[chan struct{}] // closed to wake writers waiting for room
 
 	interval time.Duration
 	kick     chan struct{}
@@ -248,6 +248,9 @@ func (w *writeBack) waitRoom(ctx context.Context) error {
 		if n < wbImportHighWater {
 			return nil
 		}
+		if err := w.st.failure(); err != nil {
+			return err
+		}
 		swapped := *w.swapped.Load()
 		w.requestFlush()
 		select {
@@ -273,6 +276,7 @@ func (w *writeBack) flush() error {
 	w.flushMu.Lock()
 	defer w.flushMu.Unlock()
 	if err := w.st.failure(); err != nil {
+		w.wakeWriters()
 		return err
 	}
 	n := 0
@@ -289,8 +293,7 @@ func (w *writeBack) flush() error {
 		}
 		s.mu.Unlock()
 	}
-	next := make(chan struct{})
-	close(*w.swapped.Swap(&next))
+	w.wakeWriters()
 	if n == 0 {
 		return nil
 	}
@@ -312,6 +315,7 @@ func (w *writeBack) flush() error {
 	if err := w.st.apply(&writeSet{ops: ops}); err != nil {
 		// The batch stays in the flushing maps, so readers keep seeing it.
 		w.log.Error("flush write-back buffer", "path", w.st.path, "records", len(ops), "err", err)
+		w.wakeWriters() // to find the store broken
 		return err
 	}
 	for i := range w.shards {
@@ -324,6 +328,13 @@ func (w *writeBack) flush() error {
 		s.mu.Unlock()
 	}
 	return nil
+}
+
+// wakeWriters wakes the writers waiting for room in the buffer, after a
+// swap made room or a failure made waiting pointless.
+func (w *writeBack) wakeWriters() {
+	next := make(chan struct{})
+	close(*w.swapped.Swap(&next))
 }
 
 // run is the flusher: it flushes when a shard fills up and at least every
