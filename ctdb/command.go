@@ -153,7 +153,7 @@ func (x *cli) execute(ctx context.Context, cmd *command, args []string) (err err
 	}
 	runOn := func(pnn uint32) (view, error) {
 		if info, ok := nodes[pnn]; ok && pnn != self && info.Flags&(proto.NodeFlagDisconnected|proto.NodeFlagDeleted) != 0 {
-			return nil, failf("Node %d has status %s", pnn, flagString(info.Flags))
+			return nil, failf("Node %d has status %s", pnn, proto.NodeFlagsString(info.Flags))
 		}
 		nctx, cancel := context.WithTimeout(ctx, x.perNode)
 		defer cancel()

@@ -196,7 +196,7 @@ func TestFlagStrings(t *testing.T) {
 		proto.NodeFlagPermanentlyDisabled | proto.NodeFlagUnhealthy:   "DISABLED|UNHEALTHY",
 		proto.NodeFlagStopped | proto.NodeFlagPermanentlyDisabled | 1: "DISCONNECTED|DISABLED|STOPPED|INACTIVE",
 	} {
-		assert.Equal(t, want, flagString(flags), "flags 0x%x", flags)
+		assert.Equal(t, want, proto.NodeFlagsString(flags), "flags 0x%x", flags)
 	}
 }
 

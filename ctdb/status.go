@@ -54,35 +54,6 @@ func statusCommands() []*command {
 	}
 }
 
-// nodeFlagNames are CTDB 4.17's flag names in its order; INACTIVE is
-// any of the inactive flags.
-var nodeFlagNames = []struct {
-	mask uint32
-	name string
-}{
-	{proto.NodeFlagDisconnected, "DISCONNECTED"},
-	{proto.NodeFlagPermanentlyDisabled, "DISABLED"},
-	{proto.NodeFlagBanned, "BANNED"},
-	{proto.NodeFlagUnhealthy, "UNHEALTHY"},
-	{proto.NodeFlagDeleted, "DELETED"},
-	{proto.NodeFlagStopped, "STOPPED"},
-	{proto.NodeFlagsInactive, "INACTIVE"},
-}
-
-// flagString renders node flags as CTDB does: OK, or names joined by |.
-func flagString(flags uint32) string {
-	var names []string
-	for _, f := range nodeFlagNames {
-		if flags&f.mask != 0 {
-			names = append(names, f.name)
-		}
-	}
-	if names == nil {
-		return "OK"
-	}
-	return strings.Join(names, "|")
-}
-
 // nodeView is one node of a node map, as status and nodestatus show it.
 type nodeView struct {
 	PNN             uint32 `json:"pnn"`
@@ -102,7 +73,7 @@ type nodeView struct {
 
 func newNodeView(n proto.NodeInfo, self uint32, partial bool) nodeView {
 	v := nodeView{
-		PNN: n.PNN, Address: n.Addr, Flags: n.Flags, Status: flagString(n.Flags),
+		PNN: n.PNN, Address: n.Addr, Flags: n.Flags, Status: proto.NodeFlagsString(n.Flags),
 		Disconnected:    n.Flags&proto.NodeFlagDisconnected != 0,
 		Banned:          n.Flags&proto.NodeFlagBanned != 0,
 		Disabled:        n.Flags&proto.NodeFlagPermanentlyDisabled != 0,

@@ -269,6 +269,14 @@ onnode_common ()
 	# onnode only needs the nodes file, so use the common one.
 	CTDB_BASE="$directory"
 	export ONNODE_SSH CTDB_BASE
+	# "onnode ok" and "onnode con" ask a running node for the status.
+	for _s in "${directory}"/node.*/run/ctdbd.socket ; do
+		if [ -S "$_s" ] ; then
+			CTDB_SOCKET="$_s"
+			export CTDB_SOCKET
+			break
+		fi
+	done
 }
 
 local_daemons_generic_usage ()
