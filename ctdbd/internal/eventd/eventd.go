@@ -68,7 +68,7 @@ type Service struct {
 	timeouts uint32
 
 	kick chan struct{}
-	work sync.WaitGroup
+	work workers
 }
 
 var _ service.Service = (*Service)(nil)
@@ -132,7 +132,7 @@ func (s *Service) poke() {
 // events for the life of the daemon, and the shutdown event at the end.
 func (s *Service) Run(ctx context.Context) error {
 	defer func() {
-		s.work.Wait()
+		s.work.close()
 		s.shutdownEvent()
 		s.runner.Close()
 	}()
@@ -310,12 +310,12 @@ func (s *Service) Dispatch(ctx context.Context, m *proto.Message) {
 			reply(proto.StatusInvalid, err.Error(), nil)
 			return
 		}
-		s.work.Add(1)
-		go func() {
-			defer s.work.Done()
+		if !s.work.goWork(func() {
 			st, msg, res := s.run(ctx, &req)
 			reply(st, msg, res)
-		}()
+		}) {
+			reply(proto.StatusShutdown, "event service is stopping", nil)
+		}
 	case proto.OpEventStatus:
 		var q proto.EventQuery
 		if err := proto.DecodePayload(m, &q); err != nil {

@@ -117,6 +117,30 @@ func TestEstablished(t *testing.T) {
 	assert.NotContains(t, rootView, want)
 }
 
+// EstablishedTo reads the tables once for several servers and keys the
+// result by server.
+func TestEstablishedTo(t *testing.T) {
+	ns := netnstest.New(t)
+	s1, _ := netnstest.TCPPairVia(t, ns, "127.0.0.7:0", ns, "", "127.0.0.9")
+	s2, _ := netnstest.TCPPairVia(t, ns, "127.0.0.8:0", ns, "", "127.0.0.9")
+	w1, err := FromConn(s1)
+	require.NoError(t, err)
+	w2, err := FromConn(s2)
+	require.NoError(t, err)
+	var got map[netip.Addr][]Connection
+	require.NoError(t, ns.Do(func() (err error) {
+		got, err = EstablishedTo([]netip.Addr{netip.MustParseAddr("127.0.0.7"), netip.MustParseAddr("::ffff:127.0.0.8"), netip.MustParseAddr("127.0.0.6")})
+		return err
+	}))
+	assert.Equal(t, map[netip.Addr][]Connection{
+		netip.MustParseAddr("127.0.0.7"): {w1},
+		netip.MustParseAddr("127.0.0.8"): {w2},
+	}, got)
+	none, err := EstablishedTo(nil)
+	require.NoError(t, err)
+	assert.Empty(t, none)
+}
+
 // A dual-stack listener reports its IPv4 clients with mapped addresses;
 // they are listed, and described by FromConn, as plain IPv4.
 func TestEstablishedDualStack(t *testing.T) {
