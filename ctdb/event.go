@@ -55,7 +55,9 @@ func runEvent(ctx context.Context, r *request) (view, error) {
 		return nil, err
 	}
 	a := r.args
-	bad := func() (view, error) { return nil, &exitError{status: exitFailure, msg: strings.TrimRight(eventUsage, "\n")} }
+	bad := func() (view, error) {
+		return nil, &exitError{status: exitFailure, msg: strings.TrimRight(eventUsage, "\n")}
+	}
 	switch {
 	case len(a) >= 4 && a[0] == "run":
 		return eventRun(ctx, r, a[1], a[2], a[3], a[4:])
