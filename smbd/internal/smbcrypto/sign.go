@@ -27,6 +27,7 @@ const (
 	hdrSize      = 64
 
 	flagServerToRedir = 0x1
+	flagSigned        = 0x8
 	cmdCancel         = 0x0c
 )
 
@@ -36,8 +37,8 @@ var ErrBadSignature = errors.New("smbcrypto: bad signature")
 // Signer signs and verifies whole SMB2 messages (one compound element,
 // padding included).
 type Signer interface {
-	// Sign computes the signature over msg, whose signature field must be
-	// zero, and stores it in the signature field.
+	// Sign sets the SIGNED flag, computes the signature over msg and
+	// stores it in the signature field.
 	Sign(msg []byte)
 	// Verify checks msg's signature. It zeroes and restores the field.
 	Verify(msg []byte) error
@@ -76,6 +77,7 @@ func sign(msg []byte, f sumFunc) {
 	if len(msg) < hdrSize {
 		return
 	}
+	msg[hdrFlags] |= flagSigned
 	clear(msg[hdrSignature : hdrSignature+16])
 	s := f(msg)
 	copy(msg[hdrSignature:], s[:])
