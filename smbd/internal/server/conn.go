@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"runtime/debug"
 	"sync"
 
 	"gctdb/smbd/internal/smbcrypto"
@@ -60,6 +61,12 @@ func newConn(s *Server, nc net.Conn) *conn {
 
 func (c *conn) serve(ctx context.Context) {
 	defer c.cleanup(ctx)
+	defer func() {
+		// A bug must cost one connection, never the server.
+		if p := recover(); p != nil {
+			c.log.Error("connection handler panicked", "panic", p, "stack", string(debug.Stack()))
+		}
+	}()
 	if tc, ok := c.nc.(*net.TCPConn); ok {
 		tc.SetNoDelay(true)
 	}
@@ -301,6 +308,9 @@ func (c *conn) processElement(ctx context.Context, ch *chain, el []byte, idx, n 
 		}
 	}
 	r.respSess = r.hdr.SessionID
+	if status == wire.StatusOK && int(hdr.Command) >= wire.NumCommands {
+		status = wire.StatusInvalidParameter
+	}
 	if status == wire.StatusOK {
 		status = c.checkRequest(r)
 	}

@@ -87,6 +87,9 @@ func (c *conn) handleCreate(r *request) wire.Status {
 	if err != nil {
 		return wire.StatusObjectNameInvalid
 	}
+	if strings.HasPrefix(winName, "\\") {
+		return wire.StatusInvalidParameter
+	}
 	winName, st = stripDataStream(winName)
 	if st != wire.StatusOK {
 		return st

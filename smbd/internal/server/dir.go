@@ -8,10 +8,12 @@ import (
 	"gctdb/smbd/internal/wire"
 )
 
-// dirCursor is the enumeration state of a directory open.
+// dirCursor is the enumeration state of a directory open: the matching
+// names, read once per scan; their metadata is read as they are returned
+// so entries removed meanwhile are skipped.
 type dirCursor struct {
 	pattern string
-	entries []vfs.DirEntry
+	names   []string
 	pos     int
 	matched bool // at least one entry was returned since the last restart
 }
@@ -61,19 +63,19 @@ func (c *conn) handleQueryDirectory(r *request) wire.Status {
 				pattern = "*"
 			}
 		}
-		entries, err := vfs.ReadDir(o.f)
+		names, err := vfs.ReadDirNames(o.f)
 		if err != nil {
 			return statusOf(err)
 		}
 		cur = &dirCursor{pattern: pattern}
-		for _, e := range entries {
-			if matchPattern(pattern, e.Name) {
-				cur.entries = append(cur.entries, e)
+		for _, n := range names {
+			if matchPattern(pattern, n) {
+				cur.names = append(cur.names, n)
 			}
 		}
 		o.dir = cur
 	}
-	if cur.pos >= len(cur.entries) {
+	if cur.pos >= len(cur.names) {
 		if !cur.matched {
 			cur.matched = true
 			return wire.StatusNoSuchFile
@@ -86,8 +88,14 @@ func (c *conn) handleQueryDirectory(r *request) wire.Status {
 	}
 	out := make([]byte, 0, min(limit, 64<<10))
 	lastStart := -1
-	for cur.pos < len(cur.entries) {
-		e := &cur.entries[cur.pos]
+	for cur.pos < len(cur.names) {
+		name := cur.names[cur.pos]
+		info, err := vfs.StatAt(o.f, name)
+		if err != nil {
+			cur.pos++
+			continue
+		}
+		e := &vfs.DirEntry{Name: name, Info: info}
 		start := (len(out) + 7) &^ 7
 		entry := appendDirEntry(nil, req.InfoClass, e, uint32(cur.pos))
 		if start+len(entry) > limit {
@@ -108,6 +116,13 @@ func (c *conn) handleQueryDirectory(r *request) wire.Status {
 		}
 	}
 	if lastStart < 0 {
+		if cur.pos >= len(cur.names) {
+			if !cur.matched {
+				cur.matched = true
+				return wire.StatusNoSuchFile
+			}
+			return wire.StatusNoMoreFiles
+		}
 		return wire.StatusInfoLengthMismatch
 	}
 	r.out = wire.AppendBufferResponse(r.out, out)
@@ -142,8 +157,15 @@ func appendDirEntry(b []byte, class uint8, e *vfs.DirEntry, index uint32) []byte
 		b = le.AppendUint64(b, in.Ino)
 	case wire.FileBothDirectoryInformation, wire.FileIDBothDirectoryInformation:
 		b = le.AppendUint32(b, 0) // EaSize
-		b = append(b, 0, 0)       // ShortNameLength, Reserved
-		b = append(b, make([]byte, 24)...)
+		short := make([]byte, 24)
+		n := 0
+		if e.Name != "." && e.Name != ".." {
+			if sn := shortName(e.Name); sn != "" {
+				n = copy(short, wire.AppendUTF16(nil, sn))
+			}
+		}
+		b = append(b, byte(n), 0)
+		b = append(b, short...)
 		if class == wire.FileIDBothDirectoryInformation {
 			b = le.AppendUint16(b, 0)
 			b = le.AppendUint64(b, in.Ino)

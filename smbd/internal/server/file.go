@@ -113,6 +113,10 @@ func (c *conn) handleRead(r *request) wire.Status {
 	return wire.StatusOK
 }
 
+// maxFileSize is the largest file offset Windows accepts for writes
+// (MAXFILESIZE, [MS-FSA]).
+const maxFileSize = 0xfffffff0000
+
 func (c *conn) handleWrite(r *request) wire.Status {
 	req, err := wire.ParseWrite(r.msg)
 	if err != nil {
@@ -135,14 +139,7 @@ func (c *conn) handleWrite(r *request) wire.Status {
 		return wire.StatusAccessDenied
 	}
 	off := req.Offset
-	if off == math.MaxUint64 && o.access&wire.FileAppendData != 0 {
-		info, err := o.f.Stat()
-		if err != nil {
-			return statusOf(err)
-		}
-		off = uint64(info.Size())
-	}
-	if off > math.MaxInt64 || off+uint64(len(req.Data)) > math.MaxInt64 {
+	if off > math.MaxInt64 || len(req.Data) > 0 && off+uint64(len(req.Data)) > maxFileSize {
 		return wire.StatusInvalidParameter
 	}
 	if st := c.ioConflict(r, o, off, uint64(len(req.Data)), true); st != wire.StatusOK {

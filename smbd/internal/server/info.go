@@ -105,13 +105,15 @@ func (c *conn) queryFileInfo(r *request, o *open, req *wire.QueryInfoRequest) (i
 	if o.pipe != nil {
 		return c.queryPipeInfo(o, req.InfoClass)
 	}
-	need := uint32(wire.FileReadAttributes)
+	// Access needed per class ([MS-FSA] §2.1.5.12): most classes need
+	// none.
+	need := uint32(0)
 	switch req.InfoClass {
-	case wire.FileEaInformation, wire.FileFullEaInformation:
+	case wire.FileBasicInformation, wire.FileAllInformation, wire.FileNetworkOpenInformation,
+		wire.FileAttributeTagInformation:
+		need = wire.FileReadAttributes
+	case wire.FileFullEaInformation:
 		need = wire.FileReadEA
-	case wire.FileNameInformation, wire.FileNormalizedNameInformation, wire.FileAccessInformation,
-		wire.FilePositionInformation, wire.FileModeInformation, wire.FileAlignmentInformation:
-		need = 0
 	}
 	if need != 0 && o.access&need == 0 {
 		return infoResult{}, wire.StatusAccessDenied
@@ -162,9 +164,17 @@ func (c *conn) queryFileInfo(r *request, o *open, req *wire.QueryInfoRequest) (i
 		b = le.AppendUint32(b, 0) // Alignment
 		name := wire.AppendUTF16(nil, windowsName(rel))
 		b = le.AppendUint32(b, uint32(len(name)))
-		return infoResult{data: append(b, name...), fixed: 100}, wire.StatusOK
+		return variableInfo(append(b, name...), 100, 8)
 	case wire.FileAlternateNameInformation:
-		return infoResult{}, wire.StatusObjectNameNotFound
+		base := path.Base(rel)
+		if rel == "" {
+			return infoResult{}, wire.StatusObjectNameNotFound
+		}
+		sn := shortName(base)
+		if sn == "" {
+			sn = strings.ToUpper(base)
+		}
+		return nameInfo(sn)
 	case wire.FileStreamInformation:
 		if in.IsDir {
 			return infoResult{data: nil, fixed: 0}, wire.StatusOK
@@ -174,7 +184,7 @@ func (c *conn) queryFileInfo(r *request, o *open, req *wire.QueryInfoRequest) (i
 		b = le.AppendUint32(b, uint32(len(name)))
 		b = le.AppendUint64(b, in.Size)
 		b = le.AppendUint64(b, in.Allocation)
-		return infoResult{data: append(b, name...), fixed: 24}, wire.StatusOK
+		return variableInfo(append(b, name...), 24, 8)
 	case wire.FileCompressionInformation:
 		b := le.AppendUint64(nil, in.Size)
 		return fixedInfo(append(b, make([]byte, 8)...))
@@ -191,7 +201,8 @@ func (c *conn) queryFileInfo(r *request, o *open, req *wire.QueryInfoRequest) (i
 		b := le.AppendUint32(nil, in.Attrs)
 		return fixedInfo(le.AppendUint32(b, 0))
 	case wire.FileFullEaInformation:
-		return infoResult{}, wire.StatusNoEasOnFile
+		// No extended attributes are stored (yet): an empty list.
+		return fixedInfo(nil)
 	}
 	return infoResult{}, wire.StatusInvalidInfoClass
 }
@@ -199,7 +210,7 @@ func (c *conn) queryFileInfo(r *request, o *open, req *wire.QueryInfoRequest) (i
 func nameInfo(name string) (infoResult, wire.Status) {
 	n := wire.AppendUTF16(nil, name)
 	b := le.AppendUint32(nil, uint32(len(n)))
-	return infoResult{data: append(b, n...), fixed: 4}, wire.StatusOK
+	return variableInfo(append(b, n...), 4, 4)
 }
 
 func (c *conn) queryFSInfo(o *open, req *wire.QueryInfoRequest) (infoResult, wire.Status) {
@@ -224,7 +235,7 @@ func (c *conn) queryFSInfo(o *open, req *wire.QueryInfoRequest) (infoResult, wir
 		b = le.AppendUint32(b, uint32(fs.FsID()))
 		b = le.AppendUint32(b, uint32(len(label)))
 		b = append(b, 0, 0)
-		return infoResult{data: append(b, label...), fixed: 18}, wire.StatusOK
+		return variableInfo(append(b, label...), 18, 8)
 	case wire.FileFsSizeInformation:
 		b := le.AppendUint64(nil, total/unit)
 		b = le.AppendUint64(b, avail/unit)
@@ -245,7 +256,7 @@ func (c *conn) queryFSInfo(o *open, req *wire.QueryInfoRequest) (infoResult, wir
 		b := le.AppendUint32(nil, attrs)
 		b = le.AppendUint32(b, 255)
 		b = le.AppendUint32(b, uint32(len(name)))
-		return infoResult{data: append(b, name...), fixed: 12}, wire.StatusOK
+		return variableInfo(append(b, name...), 12, 4)
 	case wire.FileFsControlInformation:
 		return fixedInfo(make([]byte, 48))
 	case wire.FileFsObjectIDInformation:
@@ -602,4 +613,12 @@ func (srv *Server) hasOpensBelow(fs *vfs.FS, rel string) bool {
 		}
 	}
 	return false
+}
+
+// variableInfo is a class with a variable tail. Like Windows, a buffer
+// must hold sizeof() of the C structure (the fixed part plus one WCHAR,
+// rounded up to the structure's alignment) before partial data is
+// returned with BUFFER_OVERFLOW.
+func variableInfo(b []byte, fixed, align int) (infoResult, wire.Status) {
+	return infoResult{data: b, fixed: (fixed + 2 + align - 1) / align * align}, wire.StatusOK
 }

@@ -155,43 +155,41 @@ type DirEntry struct {
 	Info Info
 }
 
-// ReadDir lists an open directory, "." and ".." first, then the entries
-// sorted by name. Entries that vanish while listing are skipped.
-func ReadDir(dir *os.File) ([]DirEntry, error) {
+// ReadDirNames lists an open directory: "." and ".." first, then the
+// entries sorted by name.
+func ReadDirNames(dir *os.File) ([]string, error) {
+	d, err := os.Open("/proc/self/fd/" + strconv.Itoa(int(dir.Fd())))
+	if err != nil {
+		return nil, err
+	}
+	defer d.Close()
+	names, err := d.Readdirnames(-1)
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(names)
+	return append([]string{".", ".."}, names...), nil
+}
+
+// StatAt describes the entry name of an open directory without following
+// symlinks; "." is the directory itself.
+func StatAt(dir *os.File, name string) (Info, error) {
+	if name == "." {
+		return Stat(dir)
+	}
 	dfd := int(dir.Fd())
-	if _, err := dir.Seek(0, 0); err != nil {
-		return nil, err
-	}
-	entries, err := dir.ReadDir(-1)
+	st, err := statxFd(dfd, name, unix.AT_SYMLINK_NOFOLLOW)
 	if err != nil {
-		return nil, err
+		return Info{}, err
 	}
-	sort.Slice(entries, func(i, j int) bool { return entries[i].Name() < entries[j].Name() })
-	out := make([]DirEntry, 0, len(entries)+2)
-	self, err := Stat(dir)
-	if err != nil {
-		return nil, err
-	}
-	out = append(out, DirEntry{Name: ".", Info: self})
-	parent := self
-	if st, err := statxFd(dfd, "..", unix.AT_SYMLINK_NOFOLLOW); err == nil {
-		parent = infoFrom(&st, Meta{}, "..")
-	}
-	out = append(out, DirEntry{Name: "..", Info: parent})
-	procDir := "/proc/self/fd/" + strconv.Itoa(dfd) + "/"
-	for _, e := range entries {
-		st, err := statxFd(dfd, e.Name(), unix.AT_SYMLINK_NOFOLLOW)
-		if err != nil {
-			continue
-		}
-		var m Meta
+	var m Meta
+	if name != ".." {
 		buf := make([]byte, 32)
-		if n, err := unix.Lgetxattr(procDir+e.Name(), metaXattr, buf); err == nil {
+		if n, err := unix.Lgetxattr("/proc/self/fd/"+strconv.Itoa(dfd)+"/"+name, metaXattr, buf); err == nil {
 			m = decodeMeta(buf[:n])
 		}
-		out = append(out, DirEntry{Name: e.Name(), Info: infoFrom(&st, m, e.Name())})
 	}
-	return out, nil
+	return infoFrom(&st, m, name), nil
 }
 
 // SetTimes sets access and modification times of an open file; zero
