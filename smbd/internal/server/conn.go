@@ -113,7 +113,7 @@ type chain struct {
 	sessionID uint64
 	treeID    uint32
 	fileID    wire.FileID
-	createErr wire.Status
+	chainErr  wire.Status // error later related elements inherit
 	encrypted bool
 	sess      *session // session of the transform, for the response
 	afterSend []func() // async work to start once the responses are out
@@ -296,16 +296,21 @@ func (c *conn) processElement(ctx context.Context, ch *chain, el []byte, idx, n 
 		out: make([]byte, wire.HeaderSize, 256)}
 	related := hdr.Flags&wire.FlagRelated != 0
 	status := wire.StatusOK
+	if !related {
+		// Only related elements may use the chained handle.
+		ch.fileID = wire.FileID{}
+	}
 	switch {
 	case related && idx == 0:
 		status = wire.StatusInvalidParameter
+		ch.chainErr = status
+	case related && ch.chainErr != 0:
+		status = ch.chainErr
+	case related && ch.sessionID == 0:
+		status = wire.StatusInvalidParameter
 	case related:
-		if hdr.SessionID == ^uint64(0) {
-			r.hdr.SessionID = ch.sessionID
-		}
-		if hdr.TreeID == ^uint32(0) {
-			r.hdr.TreeID = ch.treeID
-		}
+		r.hdr.SessionID = ch.sessionID
+		r.hdr.TreeID = ch.treeID
 	}
 	r.respSess = r.hdr.SessionID
 	if status == wire.StatusOK && int(hdr.Command) >= wire.NumCommands {
@@ -313,9 +318,16 @@ func (c *conn) processElement(ctx context.Context, ch *chain, el []byte, idx, n 
 	}
 	if status == wire.StatusOK {
 		status = c.checkRequest(r)
-	}
-	if status == wire.StatusOK && related && ch.createErr != 0 && refersToRelatedFile(r) {
-		status = ch.createErr
+		ch.sessionID = 0
+		if r.sess != nil {
+			ch.sessionID = r.sess.id
+		}
+		if needsTree[hdr.Command] {
+			ch.treeID = 0
+			if r.tree != nil {
+				ch.treeID = r.tree.id
+			}
+		}
 	}
 	if status == wire.StatusOK {
 		if _, err := wire.CheckBody(el, hdr.Command); err != nil {
@@ -327,13 +339,17 @@ func (c *conn) processElement(ctx context.Context, ch *chain, el []byte, idx, n 
 	if errors.Is(status, errDisconnectStatus) {
 		return nil, errDisconnect
 	}
-	ch.sessionID = r.hdr.SessionID
-	ch.treeID = r.hdr.TreeID
-	if hdr.Command == wire.CmdCreate {
+	if hdr.Command == wire.CmdSessionSetup || hdr.Command == wire.CmdTreeConnect {
+		// These create the ids later elements inherit.
+		ch.sessionID = r.respSess
+		if hdr.Command == wire.CmdTreeConnect && status == wire.StatusOK {
+			ch.treeID = r.hdr.TreeID
+		}
+	}
+	if hdr.Command == wire.CmdCreate && !(related && status == ch.chainErr && status != 0) {
+		ch.chainErr = 0
 		if status.IsError() {
-			ch.createErr = status
-		} else {
-			ch.createErr = 0
+			ch.chainErr = status
 		}
 	}
 	if ch.sess == nil && r.sess != nil {
@@ -416,15 +432,6 @@ func (c *conn) checkRequest(r *request) wire.Status {
 		}
 	}
 	return wire.StatusOK
-}
-
-func refersToRelatedFile(r *request) bool {
-	switch r.hdr.Command {
-	case wire.CmdClose, wire.CmdFlush, wire.CmdRead, wire.CmdWrite, wire.CmdLock, wire.CmdIoctl,
-		wire.CmdQueryDirectory, wire.CmdChangeNotify, wire.CmdQueryInfo, wire.CmdSetInfo:
-		return true
-	}
-	return false
 }
 
 // buildResponse assembles the header and body of one response element.

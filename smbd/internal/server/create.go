@@ -289,6 +289,7 @@ func (c *conn) handleCreate(r *request) wire.Status {
 		resp.Contexts = append(resp.Contexts, wire.CreateContext{Name: "QFid", Data: d})
 	}
 	r.out = wire.AppendCreateResponse(r.out, 0, &resp)
+	r.ch.fileID = o.id
 	return wire.StatusOK
 }
 

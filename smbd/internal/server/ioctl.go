@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"io"
 
+	"gctdb/smbd/internal/vfs"
 	"gctdb/smbd/internal/wire"
 )
 
@@ -14,6 +15,7 @@ const (
 	fsctlRequestResumeKey      = 0x00140078
 	fsctlCopyChunk             = 0x001440F2
 	fsctlCopyChunkWrite        = 0x001480F2
+	fsctlCreateOrGetObjectID   = 0x000900C0
 	fsctlDFSGetReferrals       = 0x00060194
 	fsctlDFSGetReferralsEx     = 0x000601B0
 
@@ -73,6 +75,25 @@ func (c *conn) handleIoctl(r *request) wire.Status {
 		return wire.StatusOK
 	case fsctlCopyChunk, fsctlCopyChunkWrite:
 		return c.copyChunk(r, o, req)
+	case fsctlCreateOrGetObjectID:
+		if o.pipe != nil {
+			return wire.StatusInvalidDeviceRequest
+		}
+		if req.MaxOutputResponse < 64 {
+			return wire.StatusBufferTooSmall
+		}
+		in, err := vfs.Stat(o.f)
+		if err != nil {
+			return statusOf(err)
+		}
+		// ObjectId and BirthObjectId: the file's inode and volume,
+		// stable for the file's life and the same on every node.
+		id := binary.LittleEndian.AppendUint64(nil, in.Ino)
+		id = binary.LittleEndian.AppendUint64(id, in.Dev)
+		out := append(append([]byte{}, id...), make([]byte, 16)...)
+		out = append(append(out, id...), make([]byte, 16)...)
+		r.out = wire.AppendIoctlResponse(r.out, req.CtlCode, o.id, nil, out)
+		return wire.StatusOK
 	}
 	return wire.StatusNotSupported
 }

@@ -57,6 +57,7 @@ func (c *conn) createPipe(r *request, req *wire.CreateRequest) wire.Status {
 		Times:        wire.FileTimes{AllocationSize: 4096, Attributes: wire.AttrNormal},
 	}
 	r.out = wire.AppendCreateResponse(r.out, 0, &resp)
+	r.ch.fileID = o.id
 	return wire.StatusOK
 }
 
