@@ -17,6 +17,9 @@ type asyncOp struct {
 	o        *open
 	cancelCh chan wire.Status
 	done     chan struct{}
+	// cleanup is the status when the open, tree or session goes away
+	// (NOTIFY_CLEANUP for notifications, CANCELLED otherwise).
+	cleanup wire.Status
 }
 
 // cancel asks the operation to finish with st (first call wins).
@@ -34,9 +37,18 @@ type asyncWork func(ctx context.Context, cancelled <-chan wire.Status) (wire.Sta
 
 // goAsync registers an async operation for r; the handler then returns
 // StatusPending and work starts once the interim response is sent.
-func (r *request) goAsync(o *open, work asyncWork) wire.Status {
+func (r *request) goAsync(o *open, work asyncWork, cleanup ...wire.Status) wire.Status {
+	if !r.last {
+		// Only the last element of a compound may go async; Windows
+		// fails the others with INTERNAL_ERROR ([MS-SMB2] <159>).
+		return wire.StatusInternalError
+	}
 	c := r.c
-	op := &asyncOp{mid: r.hdr.MessageID, c: c, o: o, cancelCh: make(chan wire.Status, 1), done: make(chan struct{})}
+	op := &asyncOp{mid: r.hdr.MessageID, c: c, o: o, cancelCh: make(chan wire.Status, 1), done: make(chan struct{}),
+		cleanup: wire.StatusCancelled}
+	if len(cleanup) > 0 {
+		op.cleanup = cleanup[0]
+	}
 	c.mu.Lock()
 	c.nextAsync++
 	op.id = c.nextAsync

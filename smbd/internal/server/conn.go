@@ -268,6 +268,7 @@ type request struct {
 	async     *asyncOp
 
 	badSignature bool
+	breakWait    any      // *breakWait: set by a CREATE that must wait for oplock breaks
 	preauthFold  *session // 3.1.1: fold this interim SESSION_SETUP response into the session hash
 }
 

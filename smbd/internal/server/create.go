@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"os"
@@ -51,6 +52,93 @@ func (c *conn) handleCreate(r *request) wire.Status {
 	if r.tree.share.pipe {
 		return c.createPipe(r, req)
 	}
+	st, w := c.doCreate(r, req)
+	if w == nil {
+		return st
+	}
+	if !r.last {
+		// Inside a compound the rest of the chain needs this open: wait
+		// for the breaks here.
+		return c.waitBreaksInline(r, req, w)
+	}
+	// Oplock breaks are out: finish the open asynchronously once the
+	// holders acknowledged, closed, or the break timed out.
+	deadline := time.Now().Add(oplockBreakTimeout)
+	return r.goAsync(nil, func(ctx context.Context, cancelled <-chan wire.Status) (wire.Status, []byte) {
+		for {
+			timer := time.NewTimer(time.Until(deadline))
+			select {
+			case st := <-cancelled:
+				timer.Stop()
+				w.cancel()
+				return st, nil
+			case <-ctx.Done():
+				timer.Stop()
+				w.cancel()
+				return wire.StatusCancelled, nil
+			case <-w.changed:
+				timer.Stop()
+			case <-timer.C:
+				w.cancel()
+				c.srv.expireBreaks(ctx, w.key)
+			}
+			w.cancel()
+			r2 := *r
+			r2.out = make([]byte, wire.HeaderSize, 256)
+			st, w = c.doCreate(&r2, req)
+			if w == nil {
+				if st != wire.StatusOK {
+					return st, nil
+				}
+				return st, r2.out[wire.HeaderSize:]
+			}
+		}
+	})
+}
+
+func (c *conn) waitBreaksInline(r *request, req *wire.CreateRequest, w *breakWait) wire.Status {
+	deadline := time.NewTimer(oplockBreakTimeout)
+	defer deadline.Stop()
+	for {
+		select {
+		case <-w.changed:
+		case <-deadline.C:
+			w.cancel()
+			c.srv.expireBreaks(r.ctx, w.key)
+		case <-r.ctx.Done():
+			w.cancel()
+			return wire.StatusCancelled
+		}
+		w.cancel()
+		r.out = r.out[:wire.HeaderSize]
+		st, next := c.doCreate(r, req)
+		if next == nil {
+			return st
+		}
+		w = next
+	}
+}
+
+// breakWait is a create waiting for oplock breaks on key.
+type breakWait struct {
+	key     state.FileKey
+	changed <-chan struct{}
+	cancel  func()
+}
+
+// doCreate runs one attempt of a CREATE. A non-nil breakWait means the
+// open must wait for oplock breaks it has started.
+func (c *conn) doCreate(r *request, req *wire.CreateRequest) (wire.Status, *breakWait) {
+	st := c.createOnce(r, req)
+	if w, ok := r.breakWait.(*breakWait); ok {
+		r.breakWait = nil
+		return st, w
+	}
+	return st, nil
+}
+
+func (c *conn) createOnce(r *request, req *wire.CreateRequest) wire.Status {
+	var err error
 	if req.ImpersonationLevel > 3 {
 		return statusBadImpersonationLevel
 	}
@@ -237,13 +325,23 @@ func (c *conn) handleCreate(r *request) wire.Status {
 	if state.IsStatOpen(access) {
 		entry.Flags |= state.ShareFlagStatOpen
 	}
-	err = c.srv.cfg.Store.ModifyShareModes(r.ctx, o.key, func(m *state.ShareModes) error {
+	var breaks []state.ShareEntry
+	breakTo := uint8(oplockII)
+	if truncate {
+		breakTo = oplockNone
+	}
+	changed, cancelWatch, err := c.srv.cfg.Store.ModifyShareModesOrWatch(r.ctx, o.key, func(m *state.ShareModes) error {
+		breaks = breaks[:0]
 		if m.DeletePending {
 			return wire.StatusDeletePending
+		}
+		if !state.IsStatOpen(access) && markBreaks(m, breakTo, &breaks) {
+			return state.ErrWait
 		}
 		if m.Conflicts(access, req.ShareAccess) {
 			return wire.StatusSharingViolation
 		}
+		entry.OplockLevel = grantOplock(m, req.OplockLevel, o.isDir, access)
 		m.Name = rel
 		m.Entries = append(m.Entries, entry)
 		return nil
@@ -252,11 +350,26 @@ func (c *conn) handleCreate(r *request) wire.Status {
 		c.srv.mu.Lock()
 		delete(c.srv.opens, o.id.Volatile)
 		c.srv.mu.Unlock()
-		return fail(statusOf(err))
+		f.Close()
+		if errors.Is(err, state.ErrWait) {
+			for _, e := range breaks {
+				c.srv.sendOplockBreak(e.Open, e.BreakTo)
+			}
+			r.breakWait = &breakWait{key: o.key, changed: changed, cancel: cancelWatch}
+			return wire.StatusPending
+		}
+		if created {
+			fs.Remove(rel, info.IsDir)
+		}
+		return statusOf(err)
+	}
+	o.oplock = entry.OplockLevel
+	if o.oplock == oplockII {
+		c.srv.adjustLevelII(r.ctx, o.key, 1)
 	}
 	if truncate {
 		if err := f.Truncate(0); err != nil {
-			c.srv.closeOpen(r.ctx, o, wire.StatusCancelled)
+			c.srv.closeOpen(r.ctx, o)
 			return statusOf(err)
 		}
 		attrs := req.FileAttributes&^(wire.AttrDirectory|wire.AttrNormal) | wire.AttrArchive
@@ -273,6 +386,7 @@ func (c *conn) handleCreate(r *request) wire.Status {
 		info, _ = vfs.Stat(f)
 	}
 	resp := wire.CreateResponse{
+		OplockLevel:  o.oplock,
 		CreateAction: action,
 		FileID:       o.id,
 		Times:        timesOf(&info),

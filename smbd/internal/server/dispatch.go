@@ -38,8 +38,10 @@ func (c *conn) dispatch(r *request) wire.Status {
 		return c.handleQueryInfo(r)
 	case wire.CmdSetInfo:
 		return c.handleSetInfo(r)
-	case wire.CmdChangeNotify, wire.CmdOplockBreak:
-		return wire.StatusNotImplemented
+	case wire.CmdOplockBreak:
+		return c.handleOplockBreak(r)
+	case wire.CmdChangeNotify:
+		return c.handleChangeNotify(r)
 	}
 	return wire.StatusInvalidParameter
 }

@@ -18,7 +18,7 @@ func (c *conn) handleClose(r *request) wire.Status {
 	if st != wire.StatusOK {
 		return st
 	}
-	info, ok := c.srv.closeOpen(r.ctx, o, wire.StatusCancelled)
+	info, ok := c.srv.closeOpen(r.ctx, o)
 	if !ok {
 		return wire.StatusFileClosed
 	}
@@ -63,6 +63,9 @@ func (c *conn) ioConflict(r *request, o *open, off, n uint64, write bool) wire.S
 	}
 	if l.IOConflict(o.ref, off, n, write) {
 		return wire.StatusFileLockConflict
+	}
+	if write && l.LevelII > 0 {
+		c.srv.breakLevelII(r.ctx, o)
 	}
 	return wire.StatusOK
 }

@@ -133,6 +133,10 @@ func (c *conn) handleLock(r *request) wire.Status {
 	case !errors.Is(err, state.ErrLockConflict):
 		return statusOf(err)
 	}
+	if !r.last {
+		cancelWatch()
+		return wire.StatusInternalError
+	}
 	store := c.srv.cfg.Store
 	return r.goAsync(o, func(ctx context.Context, cancelled <-chan wire.Status) (wire.Status, []byte) {
 		for {

@@ -22,6 +22,7 @@ type open struct {
 	access uint32
 	share  uint32
 	pipe   *pipe
+	oplock uint8 // granted oplock level as of the last change by this process
 
 	mu            sync.Mutex
 	f             *os.File
@@ -32,6 +33,7 @@ type open struct {
 	closed        bool
 	hasLocks      bool
 	pending       map[*asyncOp]struct{}
+	watch         *notifyWatch
 	writeTime     uint64 // sticky write time set by the client, 0 if none
 }
 
@@ -78,9 +80,10 @@ func (srv *Server) registerOpen(o *open) {
 	srv.mu.Unlock()
 }
 
-// closeOpen releases an open: pending requests, share-mode entry,
-// byte-range locks, delete on close and the descriptor.
-func (srv *Server) closeOpen(ctx context.Context, o *open, pendingStatus wire.Status) (vfs.Info, bool) {
+// closeOpen releases an open: pending requests (each answered with its
+// cleanup status), share-mode entry, byte-range locks, delete on close and
+// the descriptor.
+func (srv *Server) closeOpen(ctx context.Context, o *open) (vfs.Info, bool) {
 	o.mu.Lock()
 	if o.closed {
 		o.mu.Unlock()
@@ -93,8 +96,16 @@ func (srv *Server) closeOpen(ctx context.Context, o *open, pendingStatus wire.St
 	}
 	o.mu.Unlock()
 	for _, op := range ops {
-		op.cancel(pendingStatus)
+		op.cancel(op.cleanup)
 		<-op.done
+	}
+	if o.watch != nil {
+		srv.mu.Lock()
+		n := srv.notify
+		srv.mu.Unlock()
+		if n != nil {
+			n.remove(o.watch)
+		}
 	}
 	srv.mu.Lock()
 	delete(srv.opens, o.id.Volatile)
@@ -123,8 +134,11 @@ func (srv *Server) closeOpen(ctx context.Context, o *open, pendingStatus wire.St
 		}
 	}
 	var deleteName string
+	heldII := false
 	err := srv.cfg.Store.ModifyShareModes(ctx, o.key, func(m *state.ShareModes) error {
-		m.Remove(o.ref)
+		if e, ok := m.Remove(o.ref); ok {
+			heldII = e.OplockLevel == oplockII
+		}
 		o.mu.Lock()
 		if o.deleteOnClose {
 			m.DeletePending = true
@@ -138,6 +152,9 @@ func (srv *Server) closeOpen(ctx context.Context, o *open, pendingStatus wire.St
 	})
 	if err != nil {
 		srv.log.Warn("drop share-mode entry", "err", err)
+	}
+	if heldII {
+		srv.adjustLevelII(ctx, o.key, -1)
 	}
 	if deleteName != "" {
 		if err := o.fs().Remove(deleteName, o.isDir); err != nil {

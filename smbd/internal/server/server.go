@@ -77,6 +77,8 @@ type Server struct {
 	opens      map[uint64]*open // by FileId.Volatile
 	resumeKeys map[[24]byte]*open
 	conns      map[*conn]struct{}
+	notify     *notifier // created on the first CHANGE_NOTIFY
+	closing    bool
 	wg         sync.WaitGroup
 }
 
@@ -197,6 +199,13 @@ func (s *Server) ServeListeners(ctx context.Context, lns ...net.Listener) error 
 	}
 	s.mu.Unlock()
 	s.wg.Wait()
+	s.mu.Lock()
+	s.closing = true
+	n := s.notify
+	s.mu.Unlock()
+	if n != nil {
+		n.close()
+	}
 	s.closeShares()
 	return nil
 }

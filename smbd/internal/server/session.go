@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -141,13 +140,12 @@ func (c *conn) handleSessionSetup(r *request) wire.Status {
 	s.exchange = nil
 	s.mu.Unlock()
 	if reauth {
+		// Re-authentication keeps the session, its opens and its keys and
+		// takes on the new credentials (Samba behaviour; binding is where
+		// a different user is refused).
 		s.mu.Lock()
-		same := strings.EqualFold(s.user, res.User) && s.anonymous == res.Anonymous
+		s.user, s.anonymous, s.guest = res.User, res.Anonymous, res.Guest
 		s.mu.Unlock()
-		if !same {
-			c.srv.logoff(r.ctx, s)
-			return wire.StatusAccessDenied
-		}
 		r.out = wire.AppendSessionSetupResponse(r.out, sessionFlags(s), token)
 		r.forceSign = true
 		return wire.StatusOK

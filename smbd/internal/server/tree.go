@@ -44,8 +44,8 @@ func (c *conn) handleTreeConnect(r *request) wire.Status {
 	}
 	t := &tree{sess: s, share: sh, readOnly: sh.cfg.ReadOnly}
 	var flags uint32
-	if !sh.pipe && sh.cfg.Encrypt != EncryptOff && c.dialect >= wire.Dialect300 {
-		if s.enc == nil {
+	if !sh.pipe && sh.cfg.Encrypt != EncryptOff {
+		if s.enc == nil || c.dialect < wire.Dialect300 {
 			if sh.cfg.Encrypt == EncryptRequired {
 				return wire.StatusAccessDenied
 			}
@@ -110,6 +110,6 @@ func (srv *Server) disconnectTree(ctx context.Context, t *tree) {
 	}
 	srv.mu.Unlock()
 	for _, o := range opens {
-		srv.closeOpen(ctx, o, wire.StatusCancelled)
+		srv.closeOpen(ctx, o)
 	}
 }

@@ -34,10 +34,11 @@ type Record interface {
 	Delete(ctx context.Context) error
 	// Unlock releases the lock without a change.
 	Unlock()
-	// Watch registers interest in the next change of this record (a Store
-	// or Delete by anyone after this lock is released). It must be called
-	// while the lock is held, so no change can slip in between. The
-	// returned channel is closed on that change; cancel drops the watch.
+	// Watch registers interest in the next change of this record: a Store
+	// or Delete under a later lock (the Store or Delete that releases this
+	// lock does not count). It must be called while the lock is held, so
+	// no change can slip in between. The returned channel is closed on
+	// that change; cancel drops the watch.
 	// The gctdb store implements it with a cluster message from the node
 	// that changes the record.
 	Watch() (changed <-chan struct{}, cancel func())

@@ -25,13 +25,19 @@ type Lock struct {
 const lockSize = openRefSize + 8 + 8 + 1
 
 // Locks is the record of all byte-range locks of one file, in the order
-// they were granted.
+// they were granted. It also counts the file's level II oplocks, because
+// every read and write consults this record anyway and a write must break
+// them (the same trick Samba's brlock database uses).
 type Locks struct {
-	Locks []Lock
+	Locks   []Lock
+	LevelII uint32
 }
+
+func (l *Locks) empty() bool { return len(l.Locks) == 0 && l.LevelII == 0 }
 
 func (l *Locks) encode() []byte {
 	b := []byte{recordVersion}
+	b = binary.LittleEndian.AppendUint32(b, l.LevelII)
 	b = binary.LittleEndian.AppendUint32(b, uint32(len(l.Locks)))
 	for _, x := range l.Locks {
 		b = appendOpenRef(b, x.Open)
@@ -51,11 +57,12 @@ func decodeLocks(b []byte) (*Locks, error) {
 	if b == nil {
 		return l, nil
 	}
-	if len(b) < 5 || b[0] != recordVersion {
+	if len(b) < 9 || b[0] != recordVersion {
 		return nil, ErrCorrupt
 	}
-	n := int(binary.LittleEndian.Uint32(b[1:]))
-	b = b[5:]
+	l.LevelII = binary.LittleEndian.Uint32(b[1:])
+	n := int(binary.LittleEndian.Uint32(b[5:]))
+	b = b[9:]
 	if n > len(b)/lockSize || len(b) != n*lockSize {
 		return nil, ErrCorrupt
 	}
@@ -161,8 +168,7 @@ func (l *Locks) IOConflict(open OpenRef, offset, length uint64, write bool) bool
 
 // ModifyLocks runs fn on the lock record of key under its lock.
 func (s *Store) ModifyLocks(ctx context.Context, key FileKey, fn func(*Locks) error) error {
-	return modify(ctx, s.Locks, key.Bytes(), decodeLocks, (*Locks).encode,
-		func(l *Locks) bool { return len(l.Locks) == 0 }, fn)
+	return modify(ctx, s.Locks, key.Bytes(), decodeLocks, (*Locks).encode, (*Locks).empty, fn)
 }
 
 // ModifyLocksOrWatch is ModifyLocks for blocking requests: when fn returns
@@ -188,7 +194,7 @@ func (s *Store) ModifyLocksOrWatch(ctx context.Context, key FileKey, fn func(*Lo
 		rec.Unlock()
 		return nil, nil, err
 	}
-	if len(l.Locks) == 0 {
+	if l.empty() {
 		if rec.Data() == nil {
 			rec.Unlock()
 			return nil, nil, nil

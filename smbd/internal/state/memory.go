@@ -2,6 +2,7 @@ package state
 
 import (
 	"context"
+	"slices"
 	"sync"
 )
 
@@ -76,6 +77,7 @@ type memRecord struct {
 	key  string
 	e    *memEntry
 	done bool
+	own  []*memWatch // watches taken through this lock: not fired by its own store
 }
 
 func (r *memRecord) Data() []byte { return r.e.data }
@@ -88,8 +90,10 @@ func (r *memRecord) finish(changed bool) {
 	if changed {
 		r.db.mu.Lock()
 		for w := range r.e.watchers {
-			close(w.ch)
-			delete(r.e.watchers, w)
+			if !slices.Contains(r.own, w) {
+				close(w.ch)
+				delete(r.e.watchers, w)
+			}
 		}
 		r.db.mu.Unlock()
 	}
@@ -113,6 +117,7 @@ func (r *memRecord) Unlock() { r.finish(false) }
 
 func (r *memRecord) Watch() (<-chan struct{}, func()) {
 	w := &memWatch{ch: make(chan struct{})}
+	r.own = append(r.own, w)
 	r.db.mu.Lock()
 	r.e.watchers[w] = struct{}{}
 	r.e.refs++

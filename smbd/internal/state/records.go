@@ -51,6 +51,7 @@ type ShareEntry struct {
 	ShareAccess uint32 // FILE_SHARE_* bits
 	Flags       uint32 // ShareFlag*
 	OplockLevel uint8
+	BreakTo     uint8 // the level a pending break goes to (ShareFlagBreaking)
 	LeaseKey    [16]byte
 	ClientGUID  [16]byte
 }
@@ -64,9 +65,12 @@ const (
 	ShareFlagStatOpen uint32 = 1 << 1
 	// ShareFlagDurable: a durable handle (reserved).
 	ShareFlagDurable uint32 = 1 << 2
+	// ShareFlagBreaking: an oplock break to BreakTo awaits the holder's
+	// acknowledgement.
+	ShareFlagBreaking uint32 = 1 << 3
 )
 
-const shareEntrySize = openRefSize + 4 + 4 + 4 + 1 + 16 + 16
+const shareEntrySize = openRefSize + 4 + 4 + 4 + 1 + 1 + 16 + 16
 
 // ShareModes is the record of all opens of one file.
 type ShareModes struct {
@@ -91,7 +95,7 @@ func (s *ShareModes) encode() []byte {
 		b = binary.LittleEndian.AppendUint32(b, e.Access)
 		b = binary.LittleEndian.AppendUint32(b, e.ShareAccess)
 		b = binary.LittleEndian.AppendUint32(b, e.Flags)
-		b = append(b, e.OplockLevel)
+		b = append(b, e.OplockLevel, e.BreakTo)
 		b = append(b, e.LeaseKey[:]...)
 		b = append(b, e.ClientGUID[:]...)
 	}
@@ -128,8 +132,9 @@ func decodeShareModes(b []byte) (*ShareModes, error) {
 		e.ShareAccess = binary.LittleEndian.Uint32(b[o+4:])
 		e.Flags = binary.LittleEndian.Uint32(b[o+8:])
 		e.OplockLevel = b[o+12]
-		copy(e.LeaseKey[:], b[o+13:])
-		copy(e.ClientGUID[:], b[o+29:])
+		e.BreakTo = b[o+13]
+		copy(e.LeaseKey[:], b[o+14:])
+		copy(e.ClientGUID[:], b[o+30:])
 		b = b[shareEntrySize:]
 	}
 	return s, nil
@@ -199,6 +204,52 @@ func modify[T any](ctx context.Context, db DB, key []byte, dec func([]byte) (*T,
 		return rec.Delete(ctx)
 	}
 	return rec.Store(ctx, enc(v))
+}
+
+// ErrWait is returned by a ModifyShareModesOrWatch callback that changed
+// the record (for example marked oplock breaks) and must wait for the
+// next change before it can proceed.
+var ErrWait = errors.New("state: wait for a record change")
+
+// ModifyShareModesOrWatch is ModifyShareModes for opens that may have to
+// wait: when fn returns ErrWait the record is stored as fn left it and a
+// watch for its next change is returned.
+func (s *Store) ModifyShareModesOrWatch(ctx context.Context, key FileKey, fn func(*ShareModes) error) (<-chan struct{}, func(), error) {
+	rec, err := s.ShareModes.FetchLock(ctx, key.Bytes())
+	if err != nil {
+		return nil, nil, err
+	}
+	m, err := decodeShareModes(rec.Data())
+	if err != nil {
+		rec.Unlock()
+		return nil, nil, fmt.Errorf("decode %x: %w", key.Bytes(), err)
+	}
+	ferr := fn(m)
+	switch {
+	case errors.Is(ferr, ErrWait):
+		ch, cancel := rec.Watch()
+		var serr error
+		if len(m.Entries) == 0 {
+			serr = rec.Delete(ctx)
+		} else {
+			serr = rec.Store(ctx, m.encode())
+		}
+		if serr != nil {
+			cancel()
+			return nil, nil, serr
+		}
+		return ch, cancel, ferr
+	case ferr != nil:
+		rec.Unlock()
+		return nil, nil, ferr
+	case len(m.Entries) == 0:
+		if rec.Data() == nil {
+			rec.Unlock()
+			return nil, nil, nil
+		}
+		return nil, nil, rec.Delete(ctx)
+	}
+	return nil, nil, rec.Store(ctx, m.encode())
 }
 
 // ModifyShareModes runs fn on the share-mode record of key under its lock.
