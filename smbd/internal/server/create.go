@@ -385,6 +385,19 @@ func (c *conn) createOnce(r *request, req *wire.CreateRequest) wire.Status {
 		}
 		info, _ = vfs.Stat(f)
 	}
+	if ea, ok := ctxs["ExtA"]; ok && !o.isDir || ok && created {
+		eas, st := parseFullEAs(ea)
+		if st == wire.StatusOK {
+			st = setEAs(f, eas)
+		}
+		if st != wire.StatusOK {
+			c.srv.closeOpen(r.ctx, o)
+			if created {
+				fs.Remove(rel, info.IsDir)
+			}
+			return st
+		}
+	}
 	resp := wire.CreateResponse{
 		OplockLevel:  o.oplock,
 		CreateAction: action,

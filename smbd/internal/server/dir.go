@@ -75,6 +75,11 @@ func (c *conn) handleQueryDirectory(r *request) wire.Status {
 		}
 		o.dir = cur
 	}
+	if req.Flags&wire.QDIndexSpecified != 0 && !restart && req.FileIndex > 0 {
+		// FileIndex values are 1-based positions in this scan; resume
+		// after the named entry.
+		cur.pos = min(int(req.FileIndex), len(cur.names))
+	}
 	if cur.pos >= len(cur.names) {
 		if !cur.matched {
 			cur.matched = true
@@ -134,7 +139,7 @@ func appendDirEntry(b []byte, class uint8, e *vfs.DirEntry, index uint32) []byte
 	name := wire.AppendUTF16(nil, e.Name)
 	le := binary.LittleEndian
 	b = le.AppendUint32(b, 0)
-	b = le.AppendUint32(b, 0) // FileIndex: 0 as NTFS does
+	b = le.AppendUint32(b, index+1) // FileIndex: the 1-based position in the scan
 	if class == wire.FileNamesInformation {
 		b = le.AppendUint32(b, uint32(len(name)))
 		return append(b, name...)

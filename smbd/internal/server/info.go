@@ -137,7 +137,7 @@ func (c *conn) queryFileInfo(r *request, o *open, req *wire.QueryInfoRequest) (i
 	case wire.FileInternalInformation:
 		return fixedInfo(le.AppendUint64(nil, in.Ino))
 	case wire.FileEaInformation:
-		return fixedInfo(le.AppendUint32(nil, 0))
+		return fixedInfo(le.AppendUint32(nil, eaSize(o.f)))
 	case wire.FileAccessInformation:
 		return fixedInfo(le.AppendUint32(nil, o.access))
 	case wire.FilePositionInformation:
@@ -157,7 +157,7 @@ func (c *conn) queryFileInfo(r *request, o *open, req *wire.QueryInfoRequest) (i
 		b := appendBasic(nil, &in)
 		b = appendStandard(b, &in, c.deletePending(r, o))
 		b = le.AppendUint64(b, in.Ino)
-		b = le.AppendUint32(b, 0) // EaSize
+		b = le.AppendUint32(b, eaSize(o.f))
 		b = le.AppendUint32(b, o.access)
 		b = le.AppendUint64(b, pos)
 		b = le.AppendUint32(b, 0) // Mode
@@ -201,8 +201,14 @@ func (c *conn) queryFileInfo(r *request, o *open, req *wire.QueryInfoRequest) (i
 		b := le.AppendUint32(nil, in.Attrs)
 		return fixedInfo(le.AppendUint32(b, 0))
 	case wire.FileFullEaInformation:
-		// No extended attributes are stored (yet): an empty list.
-		return fixedInfo(nil)
+		eas, err := vfs.ListEAs(o.f)
+		if err != nil {
+			return infoResult{}, statusOf(err)
+		}
+		if len(eas) == 0 {
+			return infoResult{}, wire.StatusNoEasOnFile
+		}
+		return variableInfo(appendFullEAs(nil, eas), 8, 4)
 	}
 	return infoResult{}, wire.StatusInvalidInfoClass
 }
@@ -316,11 +322,18 @@ var setInfoSize = map[uint8]int{
 }
 
 func (c *conn) setFileInfo(r *request, o *open, req *wire.SetInfoRequest) wire.Status {
+	if req.InfoClass == wire.FileFullEaInformation {
+		if o.access&wire.FileWriteEA == 0 {
+			return wire.StatusAccessDenied
+		}
+		eas, st := parseFullEAs(req.Buffer)
+		if st != wire.StatusOK {
+			return st
+		}
+		return setEAs(o.f, eas)
+	}
 	need, ok := setInfoSize[req.InfoClass]
 	if !ok {
-		if req.InfoClass == wire.FileFullEaInformation {
-			return wire.StatusEAsNotSupported
-		}
 		return wire.StatusInvalidInfoClass
 	}
 	if len(req.Buffer) < need {
@@ -572,6 +585,9 @@ func (c *conn) setRename(r *request, o *open, b []byte) wire.Status {
 	if o.isDir && c.srv.hasOpensBelow(fs, oldRel) {
 		return wire.StatusAccessDenied
 	}
+	if st := c.parentOpenForDelete(r, fs, oldRel); st != wire.StatusOK {
+		return st
+	}
 	if err := fs.Rename(oldRel, newRel, targetExists); err != nil {
 		return statusOf(err)
 	}
@@ -580,6 +596,25 @@ func (c *conn) setRename(r *request, o *open, b []byte) wire.Status {
 		m.Name = newRel
 		return nil
 	})
+	return wire.StatusOK
+}
+
+// parentOpenForDelete refuses a rename while the parent directory is open
+// with DELETE access, as Windows does (smb2.rename.*_delete_access).
+func (c *conn) parentOpenForDelete(r *request, fs *vfs.FS, rel string) wire.Status {
+	in, err := fs.StatPath(path.Dir(rel))
+	if err != nil {
+		return wire.StatusOK
+	}
+	m, err := c.srv.cfg.Store.ReadShareModes(r.ctx, state.FileKey{Dev: in.Dev, Ino: in.Ino})
+	if err != nil {
+		return statusOf(err)
+	}
+	for _, e := range m.Entries {
+		if e.Access&wire.Delete != 0 {
+			return wire.StatusSharingViolation
+		}
+	}
 	return wire.StatusOK
 }
 

@@ -143,6 +143,15 @@ func (c *conn) handleLock(r *request) wire.Status {
 			select {
 			case st := <-cancelled:
 				cancelWatch()
+				if st == wire.StatusRangeNotLocked {
+					// The open, its tree or session is going away. When
+					// that released the conflicting lock first (a tree
+					// disconnect closes opens in order), Windows grants
+					// the lock rather than failing it.
+					if err := store.ModifyLocks(ctx, o.key, grant); err == nil {
+						return wire.StatusOK, wire.AppendSimpleBody(nil)
+					}
+				}
 				return st, nil
 			case <-ctx.Done():
 				cancelWatch()
@@ -158,5 +167,5 @@ func (c *conn) handleLock(r *request) wire.Status {
 				return statusOf(err), nil
 			}
 		}
-	})
+	}, wire.StatusRangeNotLocked)
 }

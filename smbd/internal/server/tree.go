@@ -1,7 +1,9 @@
 package server
 
 import (
+	"cmp"
 	"context"
+	"slices"
 	"strings"
 
 	"gctdb/smbd/internal/wire"
@@ -109,6 +111,8 @@ func (srv *Server) disconnectTree(ctx context.Context, t *tree) {
 		}
 	}
 	srv.mu.Unlock()
+	// In the order they were opened, as Windows releases them.
+	slices.SortFunc(opens, func(a, b *open) int { return cmp.Compare(a.id.Volatile, b.id.Volatile) })
 	for _, o := range opens {
 		srv.closeOpen(ctx, o)
 	}
