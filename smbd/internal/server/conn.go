@@ -459,7 +459,7 @@ func (c *conn) buildResponse(r *request, status wire.Status) *response {
 	}
 	buf := r.out
 	wire.AppendHeader(buf[:0], &h)
-	if status != wire.StatusOK && !bodyOnError(r.hdr.Command, status) {
+	if status != wire.StatusOK && !(bodyOnError(r.hdr.Command, status) && len(r.out) > wire.HeaderSize) {
 		buf = wire.ErrorBody(buf[:wire.HeaderSize], r.errData)
 	}
 	resp := &response{buf: buf, status: status}
@@ -474,8 +474,8 @@ func bodyOnError(cmd wire.Command, st wire.Status) bool {
 		return cmd == wire.CmdQueryInfo || cmd == wire.CmdIoctl || cmd == wire.CmdRead || cmd == wire.CmdQueryDirectory
 	case cmd == wire.CmdSessionSetup && st == wire.StatusMoreProcessingRequired:
 		return true
-	case cmd == wire.CmdIoctl && st == wire.StatusInvalidParameter:
-		return true // copychunk limits
+	case cmd == wire.CmdIoctl:
+		return true // copychunk answers its errors with a response body
 	}
 	return false
 }

@@ -19,7 +19,12 @@ const (
 	fsctlDFSGetReferrals       = 0x00060194
 	fsctlDFSGetReferralsEx     = 0x000601B0
 
+	fsctlGetCompression        = 0x0009003C
+	fsctlSetCompression        = 0x0009C040
+	fsctlQueryNetworkIfaceInfo = 0x001401FC
+
 	statusFSDriverRequired wire.Status = 0xC000019C
+	statusInvalidViewSize  wire.Status = 0xC000001F
 )
 
 // Server-side copy limits ([MS-SMB2] §3.3.3: ServerSideCopyMax*).
@@ -75,6 +80,28 @@ func (c *conn) handleIoctl(r *request) wire.Status {
 		return wire.StatusOK
 	case fsctlCopyChunk, fsctlCopyChunkWrite:
 		return c.copyChunk(r, o, req)
+	case fsctlGetCompression:
+		if o.pipe != nil {
+			return wire.StatusInvalidDeviceRequest
+		}
+		if req.MaxOutputResponse < 2 {
+			return wire.StatusInvalidParameter
+		}
+		// COMPRESSION_FORMAT_NONE: compression is not supported.
+		r.out = wire.AppendIoctlResponse(r.out, req.CtlCode, o.id, nil, []byte{0, 0})
+		return wire.StatusOK
+	case fsctlSetCompression:
+		if o.pipe != nil {
+			return wire.StatusInvalidDeviceRequest
+		}
+		if len(req.Input) < 2 {
+			return wire.StatusInvalidParameter
+		}
+		if le.Uint16(req.Input) != 0 {
+			return wire.StatusNotSupported
+		}
+		r.out = wire.AppendIoctlResponse(r.out, req.CtlCode, o.id, nil, nil)
+		return wire.StatusOK
 	case fsctlCreateOrGetObjectID:
 		if o.pipe != nil {
 			return wire.StatusInvalidDeviceRequest
@@ -213,7 +240,7 @@ func (c *conn) copyChunk(r *request, dst *open, req *wire.IoctlRequest) wire.Sta
 	if src.isDir || dst.isDir {
 		return wire.StatusInvalidDeviceRequest
 	}
-	if src.access&wire.FileReadData == 0 {
+	if src.access&(wire.FileReadData|wire.FileExecute) == 0 {
 		return wire.StatusAccessDenied
 	}
 	need := wire.FileWriteData
@@ -224,31 +251,42 @@ func (c *conn) copyChunk(r *request, dst *open, req *wire.IoctlRequest) wire.Sta
 		return wire.StatusAccessDenied
 	}
 	var written, totalWritten uint32
+	// Errors after the checks report how far the copy got.
+	result := func(st wire.Status) wire.Status {
+		out := binary.LittleEndian.AppendUint32(nil, written)
+		out = binary.LittleEndian.AppendUint32(out, 0)
+		out = binary.LittleEndian.AppendUint32(out, totalWritten)
+		r.out = wire.AppendIoctlResponse(r.out, req.CtlCode, dst.id, nil, out)
+		return st
+	}
 	buf := make([]byte, 0, copyMaxChunkBytes)
 	for _, ch := range chunks {
+		fi, err := src.f.Stat()
+		if err != nil {
+			return result(statusOf(err))
+		}
+		if ch.src+uint64(ch.n) > uint64(fi.Size()) {
+			return result(statusInvalidViewSize)
+		}
 		if st := c.ioConflict(r, src, ch.src, uint64(ch.n), false); st != wire.StatusOK {
-			return st
+			return result(st)
 		}
 		if st := c.ioConflict(r, dst, ch.dst, uint64(ch.n), true); st != wire.StatusOK {
-			return st
+			return result(st)
 		}
 		data := buf[:ch.n]
 		n, err := src.f.ReadAt(data, int64(ch.src))
 		if err != nil && err != io.EOF {
-			return statusOf(err)
+			return result(statusOf(err))
 		}
 		if n < int(ch.n) {
-			return wire.StatusEndOfFile
+			return result(statusInvalidViewSize)
 		}
 		if _, err := dst.f.WriteAt(data, int64(ch.dst)); err != nil {
-			return statusOf(err)
+			return result(statusOf(err))
 		}
 		written++
 		totalWritten += ch.n
 	}
-	out := binary.LittleEndian.AppendUint32(nil, written)
-	out = binary.LittleEndian.AppendUint32(out, 0)
-	out = binary.LittleEndian.AppendUint32(out, totalWritten)
-	r.out = wire.AppendIoctlResponse(r.out, req.CtlCode, dst.id, nil, out)
-	return wire.StatusOK
+	return result(wire.StatusOK)
 }
