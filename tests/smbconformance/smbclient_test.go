@@ -116,3 +116,22 @@ func TestSmbclientEncryptedShareRefusesPlainAccess(t *testing.T) {
 	out, err = smbclient(t, s, s.unc("tmpenc"), "-m", "SMB3_11", "-c", "ls")
 	require.NoError(t, err, out)
 }
+
+// TestPathsCannotEscapeTheShare tries symlinks and ".." through a real
+// client; none may reach a file outside the share.
+func TestPathsCannotEscapeTheShare(t *testing.T) {
+	needTool(t, "smbclient")
+	s := startServer(t)
+	outside := filepath.Join(filepath.Dir(s.share), "outside.txt")
+	require.NoError(t, os.WriteFile(outside, []byte("secret"), 0o644))
+	require.NoError(t, os.Symlink(outside, filepath.Join(s.share, "abs-link")))
+	require.NoError(t, os.Symlink("../outside.txt", filepath.Join(s.share, "rel-link")))
+	require.NoError(t, os.Symlink("..", filepath.Join(s.share, "up")))
+	for _, name := range []string{"abs-link", "rel-link", "up\\outside.txt", "..\\outside.txt", "sub\\..\\..\\outside.txt"} {
+		dst := filepath.Join(t.TempDir(), "got")
+		out, _ := smbclient(t, s, s.unc("share"), "-c", "get \""+name+"\" "+dst)
+		assert.Contains(t, out, "NT_STATUS_", "%s: %s", name, out)
+		_, err := os.Stat(dst)
+		assert.True(t, os.IsNotExist(err), "%s was fetched from outside the share", name)
+	}
+}
