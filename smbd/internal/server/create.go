@@ -237,10 +237,11 @@ func (c *conn) createOnce(r *request, req *wire.CreateRequest) wire.Status {
 		if !wantDir {
 			attrs |= wire.AttrArchive
 		}
-		if attrs != wire.AttrArchive || wantDir {
-			if err := vfs.SetMeta(f, vfs.Meta{Attrs: attrs, Creation: vfs.FileTime(time.Now())}); err != nil {
-				c.log.Debug("store dos attributes", "err", err)
-			}
+		// The creator owns the file: the owner's implicit rights in
+		// access checks depend on it.
+		m := vfs.Meta{Attrs: attrs, Creation: vfs.FileTime(time.Now()), Owner: c.srv.ownerSID(r.sess)}
+		if err := vfs.SetMeta(f, m); err != nil {
+			c.log.Debug("store dos attributes", "err", err)
 		}
 	} else {
 		f, err = fs.OpenFile(rel, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_NOFOLLOW, 0)
@@ -279,6 +280,17 @@ func (c *conn) createOnce(r *request, req *wire.CreateRequest) wire.Status {
 	readonlyAttr := info.Attrs&wire.AttrReadonly != 0
 	if readonlyAttr && !o.isDir {
 		maxAccess &^= wire.FileWriteData | wire.FileAppendData | wire.FileWriteEA
+	}
+	if !created {
+		if raw := vfs.GetSD(f); raw != nil {
+			if sd, err := parseSD(raw); err == nil {
+				granted := grantedBy(sd, c.srv.token(r.sess)) | wire.Synchronize
+				if granted&wire.Delete == 0 && c.parentAllowsDelete(r, rel) {
+					granted |= wire.Delete
+				}
+				maxAccess &= granted
+			}
+		}
 	}
 	if access&wire.MaximumAllowed != 0 {
 		access |= maxAccess
@@ -384,6 +396,26 @@ func (c *conn) createOnce(r *request, req *wire.CreateRequest) wire.Status {
 			action = wire.FileSuperseded
 		}
 		info, _ = vfs.Stat(f)
+	}
+	if raw, ok := ctxs["SecD"]; ok && created {
+		in, err := parseSD(raw)
+		if err != nil {
+			c.srv.closeOpen(r.ctx, o)
+			fs.Remove(rel, info.IsDir)
+			return wire.StatusInvalidSecurityDescriptor
+		}
+		sd, err := c.fileSD(o)
+		if err == nil {
+			parts := uint32(secOwner | secGroup | secSACL)
+			if in.control&seDACLPresent != 0 {
+				parts |= secDACL // otherwise the default DACL stays
+			}
+			sd.merge(in, parts)
+			err = vfs.SetSD(f, sd.encode(secOwner|secGroup|secDACL|secSACL))
+		}
+		if err != nil {
+			c.log.Debug("store security descriptor", "err", err)
+		}
 	}
 	if ea, ok := ctxs["ExtA"]; ok && !o.isDir || ok && created {
 		eas, st := parseFullEAs(ea)

@@ -1,7 +1,10 @@
 package server
 
 import (
+	"os"
+
 	"encoding/binary"
+	"gctdb/smbd/internal/vfs"
 
 	"golang.org/x/sys/unix"
 
@@ -96,6 +99,14 @@ func buildSecurityDescriptor(uid, gid, mode uint32, isDir bool, info uint32) []b
 	return sd
 }
 
+func ownerOf(f *os.File) (uid, gid, mode uint32, err error) {
+	var st unix.Stat_t
+	if err = unix.Fstat(int(f.Fd()), &st); err != nil {
+		return
+	}
+	return st.Uid, st.Gid, st.Mode & 0o777, nil
+}
+
 func (c *conn) querySecurity(r *request, o *open, req *wire.QueryInfoRequest) wire.Status {
 	if o.pipe != nil {
 		return wire.StatusInvalidParameter
@@ -107,21 +118,21 @@ func (c *conn) querySecurity(r *request, o *open, req *wire.QueryInfoRequest) wi
 	if info&(secOwner|secGroup|secDACL) != 0 && o.access&wire.ReadControl == 0 {
 		return wire.StatusAccessDenied
 	}
-	var st unix.Stat_t
-	if err := unix.Fstat(int(o.f.Fd()), &st); err != nil {
+	sd, err := c.fileSD(o)
+	if err != nil {
 		return statusOf(err)
 	}
-	sd := buildSecurityDescriptor(st.Uid, st.Gid, st.Mode&0o777, o.isDir, info)
-	if len(sd) > int(req.OutputBufferLength) {
-		r.errData = binary.LittleEndian.AppendUint32(nil, uint32(len(sd)))
+	out := sd.encode(info)
+	if len(out) > int(req.OutputBufferLength) {
+		r.errData = binary.LittleEndian.AppendUint32(nil, uint32(len(out)))
 		return wire.StatusBufferTooSmall
 	}
-	r.out = wire.AppendBufferResponse(r.out, sd)
+	r.out = wire.AppendBufferResponse(r.out, out)
 	return wire.StatusOK
 }
 
-// setSecurity accepts a descriptor after the access checks; descriptors
-// are not stored yet (NT ACL storage comes with the ACL work).
+// setSecurity stores the parts of a descriptor named by the security
+// information bits, after the access checks.
 func (c *conn) setSecurity(r *request, o *open, req *wire.SetInfoRequest) wire.Status {
 	info := req.AdditionalInfo
 	if info&(secOwner|secGroup) != 0 && o.access&wire.WriteOwner == 0 {
@@ -133,8 +144,17 @@ func (c *conn) setSecurity(r *request, o *open, req *wire.SetInfoRequest) wire.S
 	if info&secSACL != 0 && o.access&wire.AccessSystemSecurity == 0 {
 		return wire.StatusAccessDenied
 	}
-	if len(req.Buffer) < 20 || req.Buffer[0] != 1 {
+	in, err := parseSD(req.Buffer)
+	if err != nil {
 		return wire.StatusInvalidSecurityDescriptor
+	}
+	sd, err := c.fileSD(o)
+	if err != nil {
+		return statusOf(err)
+	}
+	sd.merge(in, info)
+	if err := vfs.SetSD(o.f, sd.encode(secOwner|secGroup|secDACL|secSACL)); err != nil {
+		return statusOf(err)
 	}
 	return wire.StatusOK
 }

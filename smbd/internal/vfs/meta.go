@@ -12,8 +12,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// metaXattr holds DOS attributes and the creation time. Format (ours):
-// version byte 1, attributes u32 LE, creation FILETIME u64 LE.
+// metaXattr holds DOS attributes, the creation time and the owner SID
+// (ours): version byte 1, attributes u32 LE, creation FILETIME u64 LE,
+// then optionally the owner SID in wire form.
 const metaXattr = "user.gctdb.dosinfo"
 
 // DOS attribute bits used here (same values as [MS-FSCC] §2.6).
@@ -29,6 +30,7 @@ const (
 type Meta struct {
 	Attrs    uint32
 	Creation uint64 // FILETIME; 0 = not stored
+	Owner    []byte // owner SID of files created over SMB; nil if unknown
 	Valid    bool   // the xattr was present
 }
 
@@ -63,18 +65,23 @@ func decodeMeta(b []byte) Meta {
 	if len(b) < 13 || b[0] != 1 {
 		return Meta{}
 	}
-	return Meta{Attrs: binary.LittleEndian.Uint32(b[1:]), Creation: binary.LittleEndian.Uint64(b[5:]), Valid: true}
+	m := Meta{Attrs: binary.LittleEndian.Uint32(b[1:]), Creation: binary.LittleEndian.Uint64(b[5:]), Valid: true}
+	if len(b) > 13 {
+		m.Owner = append([]byte(nil), b[13:]...)
+	}
+	return m
 }
 
 func encodeMeta(m Meta) []byte {
 	b := []byte{1}
 	b = binary.LittleEndian.AppendUint32(b, m.Attrs)
-	return binary.LittleEndian.AppendUint64(b, m.Creation)
+	b = binary.LittleEndian.AppendUint64(b, m.Creation)
+	return append(b, m.Owner...)
 }
 
 // GetMeta reads the DOS xattr of an open file.
 func GetMeta(f *os.File) Meta {
-	buf := make([]byte, 32)
+	buf := make([]byte, 128)
 	n, err := unix.Fgetxattr(int(f.Fd()), metaXattr, buf)
 	if err != nil {
 		return Meta{}
@@ -184,7 +191,7 @@ func StatAt(dir *os.File, name string) (Info, error) {
 	}
 	var m Meta
 	if name != ".." {
-		buf := make([]byte, 32)
+		buf := make([]byte, 128)
 		if n, err := unix.Lgetxattr("/proc/self/fd/"+strconv.Itoa(dfd)+"/"+name, metaXattr, buf); err == nil {
 			m = decodeMeta(buf[:n])
 		}
