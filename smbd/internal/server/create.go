@@ -178,7 +178,7 @@ func (c *conn) createOnce(r *request, req *wire.CreateRequest) wire.Status {
 	if strings.HasPrefix(winName, "\\") {
 		return wire.StatusInvalidParameter
 	}
-	winName, st = stripDataStream(winName)
+	winName, stream, st := splitStream(winName)
 	if st != wire.StatusOK {
 		return st
 	}
@@ -191,6 +191,9 @@ func (c *conn) createOnce(r *request, req *wire.CreateRequest) wire.Status {
 	exists := lerr == nil
 	if lerr != nil && !errors.Is(lerr, vfs.ErrNotFound) {
 		return statusOf(lerr)
+	}
+	if stream != "" {
+		return c.createStream(r, req, rel, stream, exists)
 	}
 	disp := req.CreateDisposition
 	if exists {

@@ -97,6 +97,9 @@ func (c *conn) handleRead(r *request) wire.Status {
 	if st := c.ioConflict(r, o, req.Offset, uint64(req.Length), false); st != wire.StatusOK {
 		return st
 	}
+	if o.stream != "" {
+		return c.readStream(r, o, req)
+	}
 	hdrLen := len(r.out)
 	r.out = slices.Grow(r.out, wire.ReadResponseHeaderSize+int(req.Length))
 	r.out = wire.AppendReadResponseHeader(r.out, 0)
@@ -148,7 +151,12 @@ func (c *conn) handleWrite(r *request) wire.Status {
 	if st := c.ioConflict(r, o, off, uint64(len(req.Data)), true); st != wire.StatusOK {
 		return st
 	}
-	n, err := o.f.WriteAt(req.Data, int64(off))
+	var n int
+	if o.stream != "" {
+		n, err = c.writeStream(r, o, off, req.Data)
+	} else {
+		n, err = o.f.WriteAt(req.Data, int64(off))
+	}
 	if err != nil {
 		return statusOf(err)
 	}

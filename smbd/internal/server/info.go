@@ -125,9 +125,25 @@ func (c *conn) queryFileInfo(r *request, o *open, req *wire.QueryInfoRequest) (i
 	if o.writeTime != 0 {
 		in.LastWrite = o.writeTime
 	}
+	if o.stream != "" {
+		data, err := o.streamData()
+		if err != nil {
+			return infoResult{}, statusOf(err)
+		}
+		in.Size = uint64(len(data))
+		in.Allocation = (in.Size + 4095) &^ 4095
+		in.IsDir = false
+		in.Attrs &^= wire.AttrDirectory
+		if in.Attrs == 0 {
+			in.Attrs = wire.AttrNormal
+		}
+	}
 	o.mu.Lock()
 	pos := o.position
 	rel := o.rel
+	if o.stream != "" {
+		rel += ":" + o.stream
+	}
 	o.mu.Unlock()
 	switch req.InfoClass {
 	case wire.FileBasicInformation:
@@ -176,15 +192,11 @@ func (c *conn) queryFileInfo(r *request, o *open, req *wire.QueryInfoRequest) (i
 		}
 		return nameInfo(sn)
 	case wire.FileStreamInformation:
-		if in.IsDir {
-			return infoResult{data: nil, fixed: 0}, wire.StatusOK
+		b, err := appendStreamInfo(o.f, &in)
+		if err != nil {
+			return infoResult{}, statusOf(err)
 		}
-		name := wire.AppendUTF16(nil, "::$DATA")
-		b := le.AppendUint32(nil, 0)
-		b = le.AppendUint32(b, uint32(len(name)))
-		b = le.AppendUint64(b, in.Size)
-		b = le.AppendUint64(b, in.Allocation)
-		return variableInfo(append(b, name...), 24, 8)
+		return variableInfo(b, 24, 8)
 	case wire.FileCompressionInformation:
 		b := le.AppendUint64(nil, in.Size)
 		return fixedInfo(append(b, make([]byte, 8)...))
@@ -376,6 +388,9 @@ func (c *conn) setFileInfo(r *request, o *open, req *wire.SetInfoRequest) wire.S
 		size := le.Uint64(b)
 		if size > 1<<63-1 {
 			return wire.StatusInvalidParameter
+		}
+		if o.stream != "" {
+			return statusOf(o.truncateStream(size))
 		}
 		return statusOf(o.f.Truncate(int64(size)))
 	case wire.FileAllocationInformation:

@@ -261,11 +261,11 @@ func (c *conn) copyChunk(r *request, dst *open, req *wire.IoctlRequest) wire.Sta
 	}
 	buf := make([]byte, 0, copyMaxChunkBytes)
 	for _, ch := range chunks {
-		fi, err := src.f.Stat()
+		size, err := src.size()
 		if err != nil {
 			return result(statusOf(err))
 		}
-		if ch.src+uint64(ch.n) > uint64(fi.Size()) {
+		if ch.src+uint64(ch.n) > uint64(size) {
 			return result(statusInvalidViewSize)
 		}
 		if st := c.ioConflict(r, src, ch.src, uint64(ch.n), false); st != wire.StatusOK {
@@ -275,14 +275,19 @@ func (c *conn) copyChunk(r *request, dst *open, req *wire.IoctlRequest) wire.Sta
 			return result(st)
 		}
 		data := buf[:ch.n]
-		n, err := src.f.ReadAt(data, int64(ch.src))
+		n, err := src.readAt(data, int64(ch.src))
 		if err != nil && err != io.EOF {
 			return result(statusOf(err))
 		}
 		if n < int(ch.n) {
 			return result(statusInvalidViewSize)
 		}
-		if _, err := dst.f.WriteAt(data, int64(ch.dst)); err != nil {
+		if dst.stream != "" {
+			_, err = c.writeStream(r, dst, ch.dst, data)
+		} else {
+			_, err = dst.f.WriteAt(data, int64(ch.dst))
+		}
+		if err != nil {
 			return result(statusOf(err))
 		}
 		written++

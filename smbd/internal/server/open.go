@@ -27,6 +27,7 @@ type open struct {
 	mu            sync.Mutex
 	f             *os.File
 	rel           string // share-relative path, "" for the root
+	stream        string // named stream (its on-disk name), "" for the data
 	deleteOnClose bool
 	position      uint64
 	dir           *dirCursor
@@ -156,7 +157,11 @@ func (srv *Server) closeOpen(ctx context.Context, o *open) (vfs.Info, bool) {
 	if heldII {
 		srv.adjustLevelII(ctx, o.key, -1)
 	}
-	if deleteName != "" {
+	if deleteName != "" && o.stream != "" {
+		if err := vfs.RemoveStream(o.f, o.stream); err != nil {
+			srv.log.Debug("delete stream on close", "name", deleteName, "err", err)
+		}
+	} else if deleteName != "" {
 		if err := o.fs().Remove(deleteName, o.isDir); err != nil {
 			srv.log.Debug("delete on close", "name", deleteName, "err", err)
 		}

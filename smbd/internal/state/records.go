@@ -13,14 +13,18 @@ var ErrCorrupt = errors.New("state: corrupt record")
 const recordVersion = 1
 
 // FileKey identifies a file cluster-wide: the device and inode number on
-// the shared file system.
-type FileKey struct{ Dev, Ino uint64 }
+// the shared file system, and for a named stream a hash of its name.
+type FileKey struct{ Dev, Ino, Stream uint64 }
 
 // Bytes is the database key.
 func (k FileKey) Bytes() []byte {
-	b := make([]byte, 0, 16)
+	b := make([]byte, 0, 24)
 	b = binary.BigEndian.AppendUint64(b, k.Dev)
-	return binary.BigEndian.AppendUint64(b, k.Ino)
+	b = binary.BigEndian.AppendUint64(b, k.Ino)
+	if k.Stream != 0 {
+		b = binary.BigEndian.AppendUint64(b, k.Stream)
+	}
+	return b
 }
 
 // OpenRef names one open anywhere in the cluster.
