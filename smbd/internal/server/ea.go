@@ -44,22 +44,15 @@ func parseFullEAs(b []byte) ([]vfs.EA, wire.Status) {
 
 // appendFullEAs encodes EAs as FILE_FULL_EA_INFORMATION, 4-byte aligned.
 func appendFullEAs(b []byte, eas []vfs.EA) []byte {
-	for i, e := range eas {
-		start := len(b)
+	return wire.AppendChained(b, len(eas), 4, func(b []byte, i int) []byte {
+		e := eas[i]
 		b = binary.LittleEndian.AppendUint32(b, 0)
 		b = append(b, 0, byte(len(e.Name)))
 		b = binary.LittleEndian.AppendUint16(b, uint16(len(e.Value)))
 		b = append(b, strings.ToUpper(e.Name)...)
 		b = append(b, 0)
-		b = append(b, e.Value...)
-		if i < len(eas)-1 {
-			for (len(b)-start)%4 != 0 {
-				b = append(b, 0)
-			}
-			binary.LittleEndian.PutUint32(b[start:], uint32(len(b)-start))
-		}
-	}
-	return b
+		return append(b, e.Value...)
+	})
 }
 
 // eaSize is the EaSize Windows reports: the size of the full list.

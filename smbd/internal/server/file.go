@@ -70,6 +70,14 @@ func (c *conn) ioConflict(r *request, o *open, off, n uint64, write bool) wire.S
 	return wire.StatusOK
 }
 
+// breakIIOnWrite breaks other opens' level II oplocks before a change of
+// the file that is not a WRITE (truncation).
+func (c *conn) breakIIOnWrite(r *request, o *open) {
+	if l, err := c.srv.cfg.Store.ReadLocks(r.ctx, o.key); err == nil && l.LevelII > 0 {
+		c.srv.breakLevelII(r.ctx, o)
+	}
+}
+
 func (c *conn) handleRead(r *request) wire.Status {
 	req, err := wire.ParseRead(r.msg)
 	if err != nil {

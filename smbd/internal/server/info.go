@@ -378,43 +378,37 @@ func (c *conn) setFileInfo(r *request, o *open, req *wire.SetInfoRequest) wire.S
 			return wire.StatusInvalidParameter
 		}
 		return wire.StatusOK
-	case wire.FileEndOfFileInformation:
-		if o.access&wire.FileWriteData == 0 {
-			return wire.StatusAccessDenied
-		}
-		if o.isDir {
-			return wire.StatusInvalidParameter
-		}
-		size := le.Uint64(b)
-		if size > 1<<63-1 {
-			return wire.StatusInvalidParameter
-		}
-		if o.stream != "" {
-			return statusOf(o.truncateStream(size))
-		}
-		return statusOf(o.f.Truncate(int64(size)))
-	case wire.FileAllocationInformation:
-		if o.access&wire.FileWriteData == 0 {
-			return wire.StatusAccessDenied
-		}
-		if o.isDir {
-			return wire.StatusInvalidParameter
-		}
-		alloc := le.Uint64(b)
-		fi, err := o.f.Stat()
-		if err != nil {
-			return statusOf(err)
-		}
-		if alloc < uint64(fi.Size()) {
-			return statusOf(o.f.Truncate(int64(alloc)))
-		}
-		return wire.StatusOK
+	case wire.FileEndOfFileInformation, wire.FileAllocationInformation:
+		return c.setSize(r, o, le.Uint64(b), req.InfoClass == wire.FileAllocationInformation)
 	case wire.FileRenameInformation:
 		return c.setRename(r, o, b)
 	case wire.FileLinkInformation:
 		return wire.StatusNotSupported
 	}
 	return wire.StatusInvalidInfoClass
+}
+
+// setSize sets the end of file, or for an allocation size only shrinks
+// the file (space is not preallocated).
+func (c *conn) setSize(r *request, o *open, size uint64, alloc bool) wire.Status {
+	if o.access&wire.FileWriteData == 0 {
+		return wire.StatusAccessDenied
+	}
+	if o.isDir || size > 1<<63-1 {
+		return wire.StatusInvalidParameter
+	}
+	cur, err := o.size()
+	if err != nil {
+		return statusOf(err)
+	}
+	if alloc && size >= uint64(cur) {
+		return wire.StatusOK
+	}
+	if o.stream != "" {
+		return statusOf(o.truncateStream(size))
+	}
+	c.breakIIOnWrite(r, o)
+	return statusOf(o.f.Truncate(int64(size)))
 }
 
 func (c *conn) setBasic(o *open, b []byte) wire.Status {

@@ -61,16 +61,39 @@ func (c *conn) createPipe(r *request, req *wire.CreateRequest) wire.Status {
 	return wire.StatusOK
 }
 
+// write feeds a client PDU to the pipe; its answer waits to be read.
+func (c *conn) pipeWrite(p *pipe, in []byte) bool {
+	out, ok := c.rpc(p, in)
+	if ok {
+		p.out = append(p.out, out...)
+	}
+	return ok
+}
+
+// take returns up to n pending bytes and whether more remain.
+func (p *pipe) take(n int) ([]byte, bool) {
+	n = min(n, len(p.out))
+	data := append([]byte(nil), p.out[:n]...)
+	p.out = p.out[n:]
+	return data, len(p.out) > 0
+}
+
 func (c *conn) writePipe(r *request, o *open, req *wire.WriteRequest) wire.Status {
 	p := o.pipe
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	out, ok := c.rpc(p, req.Data)
-	if !ok {
+	if !c.pipeWrite(p, req.Data) {
 		return wire.StatusInvalidParameter
 	}
-	p.out = append(p.out, out...)
 	r.out = wire.AppendWriteResponse(r.out, uint32(len(req.Data)))
+	return wire.StatusOK
+}
+
+// pipeResult is OK, or BUFFER_OVERFLOW when data remains to be read.
+func pipeResult(more bool) wire.Status {
+	if more {
+		return wire.StatusBufferOverflow
+	}
 	return wire.StatusOK
 }
 
@@ -81,14 +104,10 @@ func (c *conn) readPipe(r *request, o *open, req *wire.ReadRequest) wire.Status 
 	if len(p.out) == 0 {
 		return wire.StatusPipeEmpty
 	}
-	n := min(int(req.Length), len(p.out))
-	r.out = wire.AppendReadResponseHeader(r.out, uint32(n))
-	r.out = append(r.out, p.out[:n]...)
-	p.out = p.out[n:]
-	if len(p.out) > 0 {
-		return wire.StatusBufferOverflow
-	}
-	return wire.StatusOK
+	data, more := p.take(int(req.Length))
+	r.out = wire.AppendReadResponseHeader(r.out, uint32(len(data)))
+	r.out = append(r.out, data...)
+	return pipeResult(more)
 }
 
 // transceivePipe handles FSCTL_PIPE_TRANSCEIVE: write then read.
@@ -96,19 +115,12 @@ func (c *conn) transceivePipe(r *request, o *open, req *wire.IoctlRequest) wire.
 	p := o.pipe
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	out, ok := c.rpc(p, req.Input)
-	if !ok {
+	if !c.pipeWrite(p, req.Input) {
 		return wire.StatusInvalidParameter
 	}
-	p.out = append(p.out, out...)
-	n := min(int(req.MaxOutputResponse), len(p.out))
-	data := append([]byte(nil), p.out[:n]...)
-	p.out = p.out[n:]
+	data, more := p.take(int(req.MaxOutputResponse))
 	r.out = wire.AppendIoctlResponse(r.out, req.CtlCode, o.id, nil, data)
-	if len(p.out) > 0 {
-		return wire.StatusBufferOverflow
-	}
-	return wire.StatusOK
+	return pipeResult(more)
 }
 
 func (c *conn) queryPipeInfo(o *open, class uint8) (infoResult, wire.Status) {

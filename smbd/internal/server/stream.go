@@ -237,23 +237,15 @@ func appendStreamInfo(f *os.File, in *vfs.Info) ([]byte, error) {
 		n := uint64(len(s.Value))
 		list = append(list, entry{":" + s.Name + ":$DATA", n, (n + 4095) &^ 4095})
 	}
-	var b []byte
-	for i, e := range list {
-		start := len(b)
+	return wire.AppendChained(nil, len(list), 8, func(b []byte, i int) []byte {
+		e := list[i]
 		name := wire.AppendUTF16(nil, e.name)
 		b = le.AppendUint32(b, 0)
 		b = le.AppendUint32(b, uint32(len(name)))
 		b = le.AppendUint64(b, e.size)
 		b = le.AppendUint64(b, e.allo)
-		b = append(b, name...)
-		if i < len(list)-1 {
-			for (len(b)-start)%8 != 0 {
-				b = append(b, 0)
-			}
-			le.PutUint32(b[start:], uint32(len(b)-start))
-		}
-	}
-	return b, nil
+		return append(b, name...)
+	}), nil
 }
 
 // readAt reads from the open's data: the file or its named stream.

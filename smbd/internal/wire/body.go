@@ -84,3 +84,20 @@ func ErrorBody(b []byte, data []byte) []byte {
 	}
 	return append(b, data...)
 }
+
+// AppendChained appends n entries that each start with a NextEntryOffset
+// (u32) field, padding every entry but the last to align bytes and
+// patching the offsets, as FSCC lists (streams, EAs, contexts) require.
+func AppendChained(b []byte, n, align int, entry func(b []byte, i int) []byte) []byte {
+	for i := 0; i < n; i++ {
+		start := len(b)
+		b = entry(b, i)
+		if i < n-1 {
+			for (len(b)-start)%align != 0 {
+				b = append(b, 0)
+			}
+			binary.LittleEndian.PutUint32(b[start:], uint32(len(b)-start))
+		}
+	}
+	return b
+}

@@ -187,9 +187,10 @@ func ParseCreateContexts(raw []byte) ([]CreateContext, error) {
 
 // AppendCreateContexts encodes a chain of create contexts, 8-byte aligned.
 func AppendCreateContexts(b []byte, ctxs []CreateContext) []byte {
-	for i, c := range ctxs {
+	return AppendChained(b, len(ctxs), 8, func(b []byte, i int) []byte {
+		c := ctxs[i]
 		start := len(b)
-		b = le.AppendUint32(b, 0) // Next, patched below
+		b = le.AppendUint32(b, 0) // Next, patched by AppendChained
 		b = le.AppendUint16(b, 16)
 		b = le.AppendUint16(b, uint16(len(c.Name)))
 		b = le.AppendUint16(b, 0)
@@ -203,15 +204,8 @@ func AppendCreateContexts(b []byte, ctxs []CreateContext) []byte {
 		for len(b)-start < dataOff {
 			b = append(b, 0)
 		}
-		b = append(b, c.Data...)
-		if i < len(ctxs)-1 {
-			for (len(b)-start)%8 != 0 {
-				b = append(b, 0)
-			}
-			le.PutUint32(b[start:], uint32(len(b)-start))
-		}
-	}
-	return b
+		return append(b, c.Data...)
+	})
 }
 
 // FileTimes are the four FILETIME stamps, size fields and attributes that
