@@ -33,12 +33,9 @@ func (c *conn) handleQueryDirectory(r *request) wire.Status {
 	if err != nil {
 		return wire.StatusInvalidParameter
 	}
-	o, st := r.lookupOpen(req.FileID)
+	o, st := r.lookupDirOpen(req.FileID)
 	if st != wire.StatusOK {
 		return st
-	}
-	if o.pipe != nil || !o.isDir {
-		return wire.StatusInvalidParameter
 	}
 	fixed, ok := dirFixedSize[req.InfoClass]
 	if !ok {

@@ -201,14 +201,8 @@ func (c *conn) queryFileInfo(r *request, o *open, req *wire.QueryInfoRequest) (i
 		b := le.AppendUint64(nil, in.Size)
 		return fixedInfo(append(b, make([]byte, 8)...))
 	case wire.FileNetworkOpenInformation:
-		b := le.AppendUint64(nil, in.Creation)
-		b = le.AppendUint64(b, in.LastAccess)
-		b = le.AppendUint64(b, in.LastWrite)
-		b = le.AppendUint64(b, in.Change)
-		b = le.AppendUint64(b, in.Allocation)
-		b = le.AppendUint64(b, in.Size)
-		b = le.AppendUint32(b, in.Attrs)
-		return fixedInfo(le.AppendUint32(b, 0))
+		t := timesOf(&in)
+		return fixedInfo(le.AppendUint32(wire.AppendFileTimes(nil, &t), 0))
 	case wire.FileAttributeTagInformation:
 		b := le.AppendUint32(nil, in.Attrs)
 		return fixedInfo(le.AppendUint32(b, 0))

@@ -181,12 +181,9 @@ func (c *conn) handleChangeNotify(r *request) wire.Status {
 	if err != nil {
 		return wire.StatusInvalidParameter
 	}
-	o, st := r.lookupOpen(req.FileID)
+	o, st := r.lookupDirOpen(req.FileID)
 	if st != wire.StatusOK {
 		return st
-	}
-	if o.pipe != nil || !o.isDir {
-		return wire.StatusInvalidParameter
 	}
 	if o.access&wire.FileReadData == 0 {
 		return wire.StatusAccessDenied

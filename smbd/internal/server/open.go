@@ -72,6 +72,15 @@ func (r *request) lookupOpen(fid wire.FileID) (*open, wire.Status) {
 	return o, wire.StatusOK
 }
 
+// lookupDirOpen is lookupOpen for requests that need a directory.
+func (r *request) lookupDirOpen(fid wire.FileID) (*open, wire.Status) {
+	o, st := r.lookupOpen(fid)
+	if st == wire.StatusOK && (o.pipe != nil || !o.isDir) {
+		return nil, wire.StatusInvalidParameter
+	}
+	return o, st
+}
+
 func (srv *Server) registerOpen(o *open) {
 	n := srv.nextOpen.Add(1)
 	o.id = wire.FileID{Persistent: n, Volatile: n}

@@ -216,7 +216,10 @@ type FileTimes struct {
 	Attributes                              uint32
 }
 
-func appendTimes(b []byte, t *FileTimes) []byte {
+// AppendFileTimes appends the timestamps, allocation size, end of file
+// and attributes in the order CREATE, CLOSE and FileNetworkOpenInformation
+// share.
+func AppendFileTimes(b []byte, t *FileTimes) []byte {
 	b = le.AppendUint64(b, t.Creation)
 	b = le.AppendUint64(b, t.LastAccess)
 	b = le.AppendUint64(b, t.LastWrite)
@@ -242,7 +245,7 @@ func AppendCreateResponse(b []byte, hdrStart int, r *CreateResponse) []byte {
 	b = le.AppendUint16(b, 89)
 	b = append(b, r.OplockLevel, r.Flags)
 	b = le.AppendUint32(b, r.CreateAction)
-	b = appendTimes(b, &r.Times)
+	b = AppendFileTimes(b, &r.Times)
 	b = le.AppendUint32(b, 0)
 	b = AppendFileID(b, r.FileID)
 	ctxPos := len(b)
@@ -296,7 +299,7 @@ func AppendCloseResponse(b []byte, flags uint16, t *FileTimes) []byte {
 	if t == nil {
 		t = &FileTimes{}
 	}
-	return appendTimes(b, t)
+	return AppendFileTimes(b, t)
 }
 
 // ReadRequest is a decoded READ request.
