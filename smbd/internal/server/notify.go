@@ -29,6 +29,7 @@ const (
 // notifier owns one inotify instance and its reader goroutine.
 type notifier struct {
 	fd   int
+	file *os.File // the non-blocking fd under the runtime poller, so Close ends a pending Read
 	mu   sync.Mutex
 	wds  map[int32]map[*notifyWatch]struct{}
 	done chan struct{}
@@ -43,11 +44,11 @@ type notifyWatch struct {
 }
 
 func newNotifier() (*notifier, error) {
-	fd, err := unix.InotifyInit1(unix.IN_CLOEXEC)
+	fd, err := unix.InotifyInit1(unix.IN_CLOEXEC | unix.IN_NONBLOCK)
 	if err != nil {
 		return nil, err
 	}
-	n := &notifier{fd: fd, wds: map[int32]map[*notifyWatch]struct{}{}, done: make(chan struct{})}
+	n := &notifier{fd: fd, file: os.NewFile(uintptr(fd), "inotify"), wds: map[int32]map[*notifyWatch]struct{}{}, done: make(chan struct{})}
 	go n.run()
 	return n, nil
 }
@@ -56,10 +57,7 @@ func (n *notifier) run() {
 	defer close(n.done)
 	buf := make([]byte, 64<<10)
 	for {
-		k, err := unix.Read(n.fd, buf)
-		if err == unix.EINTR {
-			continue
-		}
+		k, err := n.file.Read(buf)
 		if err != nil || k <= 0 {
 			return
 		}
@@ -76,9 +74,9 @@ func (n *notifier) run() {
 	}
 }
 
-// close stops the reader; closing the descriptor ends its read.
+// close stops the reader and joins it.
 func (n *notifier) close() {
-	unix.Close(n.fd)
+	n.file.Close()
 	<-n.done
 }
 

@@ -13,6 +13,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
 
 	"gctdb/smbd/internal/auth"
 	"gctdb/smbd/internal/state"
@@ -235,4 +236,33 @@ func FuzzRequest(f *testing.F) {
 			t.Fatalf("server panicked:\n%s", s.logs.String())
 		}
 	})
+}
+
+// TestShutdownWithNotifyWatch: a server with a live inotify reader must
+// stop when its context ends.
+func TestShutdownWithNotifyWatch(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	users := auth.NewMemoryUsers()
+	srv, err := New(Config{Shares: []ShareConfig{{Name: "s", Path: t.TempDir()}}, Users: users, Store: state.NewMemoryStore()})
+	require.NoError(t, err)
+	_, err = srv.getNotifier()
+	require.NoError(t, err)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		srv.ServeListeners(ctx, ln)
+	}()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	require.NoError(t, err)
+	defer c.Close()
+	require.NotNil(t, exchange(t, c, negotiateMsg(0, wire.Dialect210)))
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("server did not stop")
+	}
 }
