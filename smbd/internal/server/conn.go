@@ -45,7 +45,14 @@ type conn struct {
 	asyncMID  map[uint64]*asyncOp // by MessageId
 	nextAsync uint64
 	sessions  map[uint64]*session // sessions bound to this connection
+
+	ioSlots chan struct{} // bounds READs/WRITEs served concurrently
+	ioWG    sync.WaitGroup
 }
+
+// maxParallelIO is how many READ/WRITE requests of one connection run at
+// once.
+const maxParallelIO = 4
 
 func newConn(s *Server, nc net.Conn) *conn {
 	return &conn{
@@ -56,6 +63,7 @@ func newConn(s *Server, nc net.Conn) *conn {
 		async:    map[uint64]*asyncOp{},
 		asyncMID: map[uint64]*asyncOp{},
 		sessions: map[uint64]*session{},
+		ioSlots:  make(chan struct{}, maxParallelIO),
 	}
 }
 
@@ -89,6 +97,7 @@ func (c *conn) serve(ctx context.Context) {
 
 func (c *conn) cleanup(ctx context.Context) {
 	c.nc.Close()
+	c.ioWG.Wait()
 	c.mu.Lock()
 	ops := make([]*asyncOp, 0, len(c.async))
 	for _, op := range c.async {
@@ -153,6 +162,36 @@ func (c *conn) handleFrame(ctx context.Context, frame []byte) error {
 	if err != nil {
 		return fmt.Errorf("%w: %v", errDisconnect, err)
 	}
+	if len(elems) == 1 && c.parallelIO(elems[0]) {
+		// Lone READs and WRITEs run beside the read loop so a client's
+		// outstanding I/O requests overlap; a failure drops the
+		// connection by closing it.
+		c.ioSlots <- struct{}{}
+		c.ioWG.Add(1)
+		go func() {
+			defer c.ioWG.Done()
+			defer func() { <-c.ioSlots }()
+			if err := c.serveElements(ctx, ch, elems); err != nil {
+				c.log.Debug("dropping connection", "err", err)
+				c.nc.Close()
+			}
+		}()
+		return nil
+	}
+	return c.serveElements(ctx, ch, elems)
+}
+
+// parallelIO reports whether a lone request may be served concurrently
+// with the following ones.
+func (c *conn) parallelIO(el []byte) bool {
+	if len(el) < wire.HeaderSize {
+		return false
+	}
+	cmd := wire.Command(binary.LittleEndian.Uint16(el[12:]))
+	return cmd == wire.CmdRead || cmd == wire.CmdWrite
+}
+
+func (c *conn) serveElements(ctx context.Context, ch *chain, elems [][]byte) error {
 	var out []*response
 	for i, el := range elems {
 		r, err := c.processElement(ctx, ch, el, i, len(elems))
@@ -167,7 +206,7 @@ func (c *conn) handleFrame(ctx context.Context, frame []byte) error {
 	if len(out) == 0 {
 		return nil
 	}
-	err = c.sendResponses(out, ch)
+	err := c.sendResponses(out, ch)
 	for _, f := range ch.afterSend {
 		f()
 	}

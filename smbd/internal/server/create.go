@@ -378,8 +378,10 @@ func (c *conn) createOnce(r *request, req *wire.CreateRequest) wire.Status {
 		}
 		return statusOf(err)
 	}
+	o.mu.Lock()
 	o.oplock = entry.OplockLevel
-	if o.oplock == oplockII {
+	o.mu.Unlock()
+	if entry.OplockLevel == oplockII {
 		c.srv.adjustLevelII(r.ctx, o.key, 1)
 	}
 	if truncate {
@@ -434,7 +436,7 @@ func (c *conn) createOnce(r *request, req *wire.CreateRequest) wire.Status {
 		}
 	}
 	resp := wire.CreateResponse{
-		OplockLevel:  o.oplock,
+		OplockLevel:  entry.OplockLevel,
 		CreateAction: action,
 		FileID:       o.id,
 		Times:        timesOf(&info),
