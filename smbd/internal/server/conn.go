@@ -370,7 +370,7 @@ func (c *conn) processElement(ctx context.Context, ch *chain, el []byte, idx, n 
 		}
 	}
 	if status == wire.StatusOK {
-		if _, err := wire.CheckBody(el, hdr.Command); err != nil {
+		if _, err := wire.CheckBody(el, hdr.Command); err != nil || !c.chargeCovers(el, &hdr) {
 			status = wire.StatusInvalidParameter
 		} else {
 			status = c.dispatch(r)
@@ -404,6 +404,35 @@ func (c *conn) processElement(ctx context.Context, ch *chain, el []byte, idx, n 
 		c.preauth.Update(resp.buf)
 	}
 	return resp, nil
+}
+
+// chargeCovers checks that a large request paid for its size with
+// CreditCharge ([MS-SMB2] §3.3.5.2.5): one credit per 64 KiB of the
+// larger of its payload and its expected response.
+func (c *conn) chargeCovers(el []byte, h *wire.Header) bool {
+	body := el[wire.HeaderSize:]
+	var size uint32
+	switch h.Command {
+	case wire.CmdRead:
+		size = le.Uint32(body[4:])
+	case wire.CmdWrite:
+		size = le.Uint32(body[4:])
+	case wire.CmdIoctl:
+		size = max(le.Uint32(body[28:]), le.Uint32(body[44:]))
+	case wire.CmdQueryDirectory:
+		size = le.Uint32(body[28:])
+	case wire.CmdQueryInfo:
+		size = max(le.Uint32(body[4:]), le.Uint32(body[12:]))
+	case wire.CmdChangeNotify:
+		size = le.Uint32(body[4:])
+	default:
+		return true
+	}
+	if c.dialect == wire.Dialect202 {
+		return size <= 65536
+	}
+	need := (uint64(size) + 65535) / 65536
+	return uint64(max(h.CreditCharge, 1)) >= need
 }
 
 // errDisconnectStatus is a pseudo status a handler returns to drop the
