@@ -57,7 +57,10 @@ type Config struct {
 	Store           *state.Store
 	Node            uint32 // this node's PNN
 	MaxIOSize       uint32 // MaxRead/Write/Transact size; 8 MiB if zero
-	Logger          *slog.Logger
+	// Clustered announces SMB2_SHARE_CAP_CLUSTER on disk shares: set when
+	// the state store is the clustered one.
+	Clustered bool
+	Logger    *slog.Logger
 }
 
 // Server serves SMB on its listeners.

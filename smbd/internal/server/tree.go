@@ -64,6 +64,10 @@ func (c *conn) handleTreeConnect(r *request) wire.Status {
 		t.maxAccess = wire.FileGenericRead | wire.FileGenericExecute
 	}
 	typ := wire.ShareTypeDisk
+	var caps uint32
+	if c.srv.cfg.Clustered && !sh.pipe && c.dialect >= wire.Dialect300 {
+		caps |= wire.ShareCapCluster
+	}
 	if sh.pipe {
 		typ = wire.ShareTypePipe
 		flags |= wire.ShareFlagNoCaching
@@ -74,7 +78,7 @@ func (c *conn) handleTreeConnect(r *request) wire.Status {
 	s.trees[t.id] = t
 	s.mu.Unlock()
 	r.hdr.TreeID = t.id
-	r.out = wire.AppendTreeConnectResponse(r.out, typ, flags, 0, t.maxAccess)
+	r.out = wire.AppendTreeConnectResponse(r.out, typ, flags, caps, t.maxAccess)
 	return wire.StatusOK
 }
 
