@@ -135,3 +135,20 @@ func TestPathsCannotEscapeTheShare(t *testing.T) {
 		assert.True(t, os.IsNotExist(err), "%s was fetched from outside the share", name)
 	}
 }
+
+// TestServerWideSigningAndEncryption runs with "server signing =
+// mandatory" and "server smb encrypt = required".
+func TestServerWideSigningAndEncryption(t *testing.T) {
+	needTool(t, "smbclient")
+	signed := startServer(t, "server signing = mandatory")
+	for _, d := range []string{"SMB2_02", "SMB2_10", "SMB3_00", "SMB3_11"} {
+		out, err := smbclient(t, signed, signed.unc("share"), "-m", d, "-c", "ls")
+		assert.NoError(t, err, "%s: %s", d, out)
+	}
+	enc := startServer(t, "server smb encrypt = required")
+	out, err := smbclient(t, enc, enc.unc("share"), "-m", "SMB3_11", "-c", "mkdir x; ls; rmdir x")
+	assert.NoError(t, err, out)
+	out, err = smbclient(t, enc, enc.unc("share"), "-m", "SMB2_10", "-c", "ls")
+	assert.Error(t, err, "SMB 2.1 cannot encrypt: %s", out)
+	assert.Contains(t, out, "NT_STATUS_ACCESS_DENIED")
+}
