@@ -47,9 +47,6 @@ func Open(root string) (*FS, error) {
 // Close releases the root.
 func (fs *FS) Close() error { return fs.root.Close() }
 
-// Root is the path the share was opened with.
-func (fs *FS) Root() string { return fs.rootPath }
-
 // CleanName converts a client path ("dir\file") into a slash-separated
 // relative path with no empty, "." or ".." components. "" is the root.
 func CleanName(win string) (string, error) {

@@ -59,16 +59,15 @@ const (
 
 // Errors returned by the decoders.
 var (
-	ErrShort          = errors.New("wire: message too short")
-	ErrBadProtocol    = errors.New("wire: bad protocol id")
-	ErrBadHeader      = errors.New("wire: bad header")
-	ErrOutOfBounds    = errors.New("wire: offset or length outside the message")
-	ErrStructureSize  = errors.New("wire: wrong structure size")
-	ErrFrameTooLarge  = errors.New("wire: frame too large")
-	ErrBadFrame       = errors.New("wire: bad transport frame")
-	ErrBadContext     = errors.New("wire: malformed context")
-	ErrBadAlignment   = errors.New("wire: misaligned compound element")
-	ErrBadInfoPayload = errors.New("wire: malformed information buffer")
+	ErrShort         = errors.New("wire: message too short")
+	ErrBadProtocol   = errors.New("wire: bad protocol id")
+	ErrBadHeader     = errors.New("wire: bad header")
+	ErrOutOfBounds   = errors.New("wire: offset or length outside the message")
+	ErrStructureSize = errors.New("wire: wrong structure size")
+	ErrFrameTooLarge = errors.New("wire: frame too large")
+	ErrBadFrame      = errors.New("wire: bad transport frame")
+	ErrBadContext    = errors.New("wire: malformed context")
+	ErrBadAlignment  = errors.New("wire: misaligned compound element")
 )
 
 // Header is a decoded SMB2 header; sync and async forms share it.
@@ -147,9 +146,6 @@ func SetNextCommand(msg []byte, next uint32) {
 func SetFlags(msg []byte, flags uint32) {
 	binary.LittleEndian.PutUint32(msg[16:], flags)
 }
-
-// Flags reads the Flags field of the header at msg[0:].
-func Flags(msg []byte) uint32 { return binary.LittleEndian.Uint32(msg[16:]) }
 
 // SplitCompound returns the elements of a (possibly compounded) SMB2
 // message. Every element but the last must be 8-byte aligned and at least

@@ -63,6 +63,3 @@ func AppendUTF16(b []byte, s string) []byte {
 	}
 	return b
 }
-
-// UTF16Len is the encoded size of s in bytes.
-func UTF16Len(s string) int { return len(AppendUTF16(nil, s)) }
