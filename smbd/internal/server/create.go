@@ -350,11 +350,17 @@ func (c *conn) createOnce(r *request, req *wire.CreateRequest) wire.Status {
 		if m.DeletePending {
 			return wire.StatusDeletePending
 		}
-		if !state.IsStatOpen(access) && markBreaks(m, breakTo, &breaks) {
+		// Batch oplocks break before the share-mode check (the client may
+		// be caching a closed handle); exclusive ones only when the open
+		// would otherwise succeed.
+		if !state.IsStatOpen(access) && markBreaks(m, breakTo, &breaks, true) {
 			return state.ErrWait
 		}
 		if m.Conflicts(access, req.ShareAccess) {
 			return wire.StatusSharingViolation
+		}
+		if !state.IsStatOpen(access) && markBreaks(m, breakTo, &breaks, false) {
+			return state.ErrWait
 		}
 		entry.OplockLevel = grantOplock(m, req.OplockLevel, o.isDir, access)
 		m.Name = rel

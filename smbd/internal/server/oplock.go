@@ -22,14 +22,14 @@ const (
 	oplockBreakTimeout = 35 * time.Second
 )
 
-// markBreaks flags every exclusive or batch oplock of m for a break to
-// breakTo and appends the newly flagged entries to out. It reports whether
-// the new open must wait.
-func markBreaks(m *state.ShareModes, breakTo uint8, out *[]state.ShareEntry) bool {
+// markBreaks flags the batch oplocks of m (or, with batchOnly false, the
+// exclusive ones too) for a break to breakTo and appends the newly flagged
+// entries to out. It reports whether the new open must wait.
+func markBreaks(m *state.ShareModes, breakTo uint8, out *[]state.ShareEntry, batchOnly bool) bool {
 	wait := false
 	for i := range m.Entries {
 		e := &m.Entries[i]
-		if e.OplockLevel != oplockExclusive && e.OplockLevel != oplockBatch {
+		if e.OplockLevel != oplockBatch && (batchOnly || e.OplockLevel != oplockExclusive) {
 			continue
 		}
 		wait = true

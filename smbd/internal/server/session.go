@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -42,6 +43,12 @@ type session struct {
 
 	trees    map[uint32]*tree
 	nextTree uint32
+}
+
+func (s *session) userName() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.user
 }
 
 func (s *session) valid() bool {
@@ -153,6 +160,14 @@ func (c *conn) handleSessionSetup(r *request) wire.Status {
 	if st := c.establish(r, s, req, res); st != wire.StatusOK {
 		c.srv.logoff(r.ctx, s)
 		return st
+	}
+	if req.PreviousSessionID != 0 && req.PreviousSessionID != s.id {
+		// A reconnecting client replaces its old session ([MS-SMB2]
+		// §3.3.5.5.3); its opens are closed (durable handles come later).
+		if prev := c.srv.lookupSession(req.PreviousSessionID); prev != nil && !s.anonymous &&
+			strings.EqualFold(prev.userName(), s.user) {
+			c.srv.logoff(r.ctx, prev)
+		}
 	}
 	r.out = wire.AppendSessionSetupResponse(r.out, sessionFlags(s), token)
 	if s.signer != nil && !s.anonymous && !s.guest && (c.dialect >= wire.Dialect300 || s.signingRequired) {
