@@ -41,9 +41,12 @@ func (l *logSink) String() string {
 type testServer struct {
 	addr string
 	logs *logSink
+	srv  *Server
+	stop func() // cancels the server and waits for it
 }
 
-func startTestServer(t testing.TB) *testServer {
+// serveTestServer starts a server on 127.0.0.1 with one share.
+func serveTestServer(t testing.TB) *testServer {
 	t.Helper()
 	users := auth.NewMemoryUsers()
 	users.Add("alice", "pw")
@@ -64,12 +67,20 @@ func startTestServer(t testing.TB) *testServer {
 		defer close(done)
 		srv.ServeListeners(ctx, ln)
 	}()
-	t.Cleanup(func() {
+	return &testServer{addr: ln.Addr().String(), logs: logs, srv: srv, stop: func() {
 		cancel()
 		<-done
-		assert.NotContains(t, logs.String(), "panicked")
+	}}
+}
+
+func startTestServer(t testing.TB) *testServer {
+	t.Helper()
+	s := serveTestServer(t)
+	t.Cleanup(func() {
+		s.stop()
+		assert.NotContains(t, s.logs.String(), "panicked")
 	})
-	return &testServer{addr: ln.Addr().String(), logs: logs}
+	return s
 }
 
 func frame(msg []byte) []byte {
@@ -242,26 +253,18 @@ func FuzzRequest(f *testing.F) {
 // stop when its context ends.
 func TestShutdownWithNotifyWatch(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
-	users := auth.NewMemoryUsers()
-	srv, err := New(Config{Shares: []ShareConfig{{Name: "s", Path: t.TempDir()}}, Users: users, Store: state.NewMemoryStore()})
+	s := serveTestServer(t)
+	_, err := s.srv.getNotifier()
 	require.NoError(t, err)
-	_, err = srv.getNotifier()
-	require.NoError(t, err)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		srv.ServeListeners(ctx, ln)
-	}()
-	c, err := net.Dial("tcp", ln.Addr().String())
-	require.NoError(t, err)
-	defer c.Close()
+	c := dial(t, s)
 	require.NotNil(t, exchange(t, c, negotiateMsg(0, wire.Dialect210)))
-	cancel()
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		s.stop()
+	}()
 	select {
-	case <-done:
+	case <-stopped:
 	case <-time.After(10 * time.Second):
 		t.Fatal("server did not stop")
 	}
