@@ -278,8 +278,7 @@ local_daemons_ssh ()
 	[ -n "$_num" ] || die "$0 ssh: no node with address ${_ip}"
 	CTDB_BASE="${directory}/node.$((_num - 1))"
 	export CTDB_BASE
-	# onnode itself may have been pointed at any node's socket; the
-	# command talks to its own node.
+	# The node's own socket follows from CTDB_BASE in test mode.
 	unset CTDB_SOCKET
 	[ -d "$CTDB_BASE" ] || die "$0 ssh: Unable to find base for node ${_ip}"
 
