@@ -19,9 +19,9 @@ import (
 // local daemon, and -n is refused as in CTDB.
 func eventCommands() []*command {
 	return []*command{
-		{name: "event", help: "event and event script commands", maxArgs: -1, localOnly: true, run: runEvent},
+		{name: "event", help: "event and event script commands", maxArgs: -1, run: runEvent},
 		{name: "scriptstatus", args: "[init|setup|startup|monitor|takeip|releaseip|ipreallocated]",
-			help: "show event script status", maxArgs: 1, localOnly: true, run: runScriptstatus},
+			help: "show event script status", maxArgs: 1, run: runScriptstatus},
 	}
 }
 

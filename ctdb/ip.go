@@ -29,7 +29,7 @@ func ipCommands() []*command {
 		{name: "gratarp", args: "<ip> <interface>", help: "send a gratuitous arp", minArgs: 2, maxArgs: 2,
 			check: checkAddrArg, run: runGratarp},
 		{name: "tickle", args: "<srcip:port> <dstip:port>", help: "send a tcp tickle ack", maxArgs: 2,
-			localOnly: true, check: checkConnArgs("tickle"), run: runTickle},
+			check: checkConnArgs("tickle"), run: runTickle},
 		{name: "gettickles", args: "<ip> [<port>]", help: "get the list of tickles", minArgs: 1, maxArgs: 2,
 			check: checkGettickles, run: runGettickles},
 		{name: "addtickle", args: "<ip>:<port> <ip>:<port>", help: "add a tickle", maxArgs: 2, check: checkConnArgs("addtickle"),

@@ -246,7 +246,12 @@ func (d *driver) involve(pnns ...uint32) {
 }
 
 // retryDelay is the pause before a failed run is tried again.
-const retryDelay = 500 * time.Millisecond
+const retryDelay = 250 * time.Millisecond
+
+// gatherTimeout bounds the question for a node's addresses, which is
+// answered from memory: a lost answer (a link coming up on one side
+// only) must not hold a failover up for TakeoverTimeout.
+const gatherTimeout = time.Second
 
 // loop serves requests until ctx ends.
 func (d *driver) loop(ctx context.Context) {
@@ -430,7 +435,7 @@ func (d *driver) gather(ctx context.Context, cfg driverConfig, nm *proto.NodeMap
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c, cancel := context.WithTimeout(ctx, cfg.timeout)
+			c, cancel := context.WithTimeout(ctx, min(cfg.timeout, gatherTimeout))
 			defer cancel()
 			v, err := d.ops.publicIPs(c, n.PNN)
 			mu.Lock()
