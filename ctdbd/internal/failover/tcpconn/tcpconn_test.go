@@ -11,7 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"gctdb/ctdbd/internal/failover/internal/netnstest"
+	"gctdb/tests/cluster/netns"
 )
 
 // hostWord writes a 32-bit address word the way the kernel prints it:
@@ -97,9 +97,9 @@ func FuzzParseProcNet(f *testing.F) {
 // Established sees a real connection on a loopback address of a private
 // namespace, and only there.
 func TestEstablished(t *testing.T) {
-	ns := netnstest.New(t)
+	ns := netns.New(t)
 	server := netip.MustParseAddr("127.0.0.7")
-	srv, _ := netnstest.TCPPairVia(t, ns, "127.0.0.7:0", ns, "", "127.0.0.8")
+	srv, _ := netns.TCPPairVia(t, ns, "127.0.0.7:0", ns, "", "127.0.0.8")
 	want, err := FromConn(srv)
 	require.NoError(t, err)
 	require.Equal(t, netip.MustParseAddr("127.0.0.8"), want.Client.Addr())
@@ -120,9 +120,9 @@ func TestEstablished(t *testing.T) {
 // EstablishedTo reads the tables once for several servers and keys the
 // result by server.
 func TestEstablishedTo(t *testing.T) {
-	ns := netnstest.New(t)
-	s1, _ := netnstest.TCPPairVia(t, ns, "127.0.0.7:0", ns, "", "127.0.0.9")
-	s2, _ := netnstest.TCPPairVia(t, ns, "127.0.0.8:0", ns, "", "127.0.0.9")
+	ns := netns.New(t)
+	s1, _ := netns.TCPPairVia(t, ns, "127.0.0.7:0", ns, "", "127.0.0.9")
+	s2, _ := netns.TCPPairVia(t, ns, "127.0.0.8:0", ns, "", "127.0.0.9")
 	w1, err := FromConn(s1)
 	require.NoError(t, err)
 	w2, err := FromConn(s2)
@@ -144,8 +144,8 @@ func TestEstablishedTo(t *testing.T) {
 // A dual-stack listener reports its IPv4 clients with mapped addresses;
 // they are listed, and described by FromConn, as plain IPv4.
 func TestEstablishedDualStack(t *testing.T) {
-	ns := netnstest.New(t)
-	srv, _ := netnstest.TCPPairVia(t, ns, "[::]:0", ns, "127.0.0.1", "")
+	ns := netns.New(t)
+	srv, _ := netns.TCPPairVia(t, ns, "[::]:0", ns, "127.0.0.1", "")
 	want, err := FromConn(srv)
 	require.NoError(t, err)
 	require.True(t, want.Server.Addr().Is4(), "%s", want)

@@ -1,8 +1,8 @@
-// Package netnstest creates throw-away network namespaces for tests that
+// Package netns creates throw-away network namespaces for tests that
 // need real interfaces: each test gets its own namespaces, veth pairs and
 // addresses (198.18.0.0/15 only), removed again in t.Cleanup. Tests skip
 // when not run as root or when namespaces are unavailable.
-package netnstest
+package netns
 
 import (
 	"crypto/rand"
