@@ -791,6 +791,15 @@ func (s *Service) announce(ctx context.Context, iface string, addr netip.Addr, c
 			return
 		case <-time.After(time.Until(start.Add(at))):
 		}
+		s.mu.Lock()
+		p, ok := s.tab.lookup(addr)
+		still := ok && p.held(s.pnn) && p.active == iface
+		s.mu.Unlock()
+		if !still {
+			// Moved on meanwhile: announcing it now would point the
+			// network back at this node.
+			return
+		}
 		if err := s.net.Announce(iface, addr); err != nil {
 			s.log.Warn("gratuitous arp failed", "ip", addr, "iface", iface, "err", err)
 		}
