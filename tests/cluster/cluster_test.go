@@ -30,7 +30,7 @@ func startCluster(t *testing.T, net byte) *Cluster {
 
 // waitSettled waits until every address has been on exactly one of up
 // for a second: the takeover runs after a change are done.
-func waitSettled(t *testing.T, c *Cluster, up []int) {
+func waitSettled(t testing.TB, c *Cluster, up []int) {
 	t.Helper()
 	var since time.Time
 	require.Eventually(t, func() bool {
@@ -86,7 +86,7 @@ func hostedOn(c *Cluster, i int) []netip.Addr {
 
 // waitReachable waits until every address answers TCP from a node in up
 // and returns how long it took from start.
-func waitReachable(t *testing.T, c *Cluster, addrs []netip.Addr, up []int, start time.Time, limit time.Duration) time.Duration {
+func waitReachable(t testing.TB, c *Cluster, addrs []netip.Addr, up []int, start time.Time, limit time.Duration) time.Duration {
 	t.Helper()
 	for _, a := range addrs {
 		for {

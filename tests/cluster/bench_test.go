@@ -1,0 +1,63 @@
+//go:build integration
+
+package cluster
+
+import (
+	"slices"
+	"testing"
+	"time"
+)
+
+// BenchmarkClusterFailover measures, in the namespace cluster, the time
+// from a node's failure to its public addresses answering TCP from
+// another node: "kill" powers the node off (kill -9 of ctdbd, then its
+// link goes), "cut" drops all its traffic while it keeps running. Each
+// operation is one failure of a node hosting addresses that does not
+// lead, followed by its return; the metrics are the median and maximum
+// over all operations.
+//
+//	go test -tags integration -run '^$' -bench ClusterFailover -benchtime 20x ./tests/cluster/
+func BenchmarkClusterFailover(b *testing.B) {
+	for _, mode := range []string{"kill", "cut"} {
+		b.Run(mode, func(b *testing.B) {
+			c := New(b, Options{Net: map[string]byte{"kill": 20, "cut": 21}[mode], Tunables: fastTunables})
+			c.StartServers()
+			c.Start()
+			if err := c.WaitHealthy(c.All(), 30*time.Second); err != nil {
+				b.Fatal(err)
+			}
+			waitSettled(b, c, c.All())
+			var times []time.Duration
+			round := 0
+			for b.Loop() {
+				victim := 1 + round%(len(c.Nodes)-1)
+				round++
+				moved := hostedOn(c, victim)
+				if len(moved) == 0 {
+					b.Fatalf("node %d hosts nothing: %v", victim, c.HoldersAll())
+				}
+				up := slices.DeleteFunc(c.All(), func(i int) bool { return i == victim })
+				start := time.Now()
+				if mode == "kill" {
+					c.PowerOff(victim)
+				} else {
+					c.Cut(victim, CutDrop)
+				}
+				times = append(times, waitReachable(b, c, moved, up, start, time.Minute))
+				if mode == "kill" {
+					c.PowerOn(victim)
+				} else {
+					c.Restore(victim, CutDrop)
+				}
+				if err := c.WaitHealthy(c.All(), 30*time.Second); err != nil {
+					b.Fatal(err)
+				}
+				waitSettled(b, c, c.All())
+			}
+			slices.Sort(times)
+			b.ReportMetric(float64(times[len(times)/2])/float64(time.Millisecond), "median-ms")
+			b.ReportMetric(float64(times[len(times)-1])/float64(time.Millisecond), "max-ms")
+			b.Logf("%s: %v", mode, times)
+		})
+	}
+}
