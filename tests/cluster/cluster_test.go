@@ -6,7 +6,10 @@ import (
 	"bytes"
 	"errors"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -192,6 +195,28 @@ func TestClusterDelipReloadips(t *testing.T) {
 	require.Zero(t, r.Exit, r.Stderr)
 	assert.NotContains(t, c.Holders(addr), node)
 	require.Eventually(t, func() bool { return len(c.Holders(addr)) == 1 }, 10*time.Second, 20*time.Millisecond, "another node takes it")
+
+	// reloadips with an address gone from a node's file.
+	waitSettled(t, c, c.All())
+	other := hostedOn(c, 2)
+	if len(other) == 0 {
+		t.Skip("node 2 hosts nothing")
+	}
+	gone := other[0]
+	file := filepath.Join(c.Nodes[2].Base, "public_addresses")
+	data, err := os.ReadFile(file)
+	require.NoError(t, err)
+	var kept []string
+	for _, l := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		if !strings.HasPrefix(l, gone.String()+"/") {
+			kept = append(kept, l)
+		}
+	}
+	require.NoError(t, os.WriteFile(file, []byte(strings.Join(kept, "\n")+"\n"), 0o644))
+	r = c.Ctdb(2, "reloadips", "all")
+	require.Zero(t, r.Exit, r.Stderr)
+	assert.NotContains(t, c.Holders(gone), 2, "reloadips removed %s from node 2's interface", gone)
+	require.Eventually(t, func() bool { return len(c.Holders(gone)) == 1 }, 10*time.Second, 20*time.Millisecond, "another node takes it")
 }
 
 // Addresses put on a node by hand (left over by a node that was cut off
