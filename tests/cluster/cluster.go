@@ -310,11 +310,15 @@ func (c *Cluster) Cut(i int, mode string) {
 	case CutLinkDown:
 		c.hub.IP(c.t, "link", "set", fmt.Sprintf("n%d", i), "down")
 	case CutDrop:
-		c.nft(i, "add table inet gctdbcut",
-			"add chain inet gctdbcut in { type filter hook input priority -300 ; }",
-			"add chain inet gctdbcut out { type filter hook output priority -300 ; }",
-			"add rule inet gctdbcut in iifname "+Iface+" drop",
-			"add rule inet gctdbcut out oifname "+Iface+" drop")
+		// IP and ARP both: a cut-off node must not answer for its
+		// addresses either.
+		for _, family := range []string{"inet", "arp"} {
+			c.nft(i, "add table "+family+" gctdbcut",
+				"add chain "+family+" gctdbcut in { type filter hook input priority -300 ; }",
+				"add chain "+family+" gctdbcut out { type filter hook output priority -300 ; }",
+				"add rule "+family+" gctdbcut in iifname "+Iface+" drop",
+				"add rule "+family+" gctdbcut out oifname "+Iface+" drop")
+		}
 	default:
 		c.t.Fatalf("unknown cut mode %q", mode)
 	}
@@ -328,7 +332,7 @@ func (c *Cluster) Restore(i int, mode string) {
 		c.hub.IP(c.t, "link", "set", fmt.Sprintf("n%d", i), "up")
 		c.Nodes[i].NS.WaitUp(c.t, Iface)
 	case CutDrop:
-		c.nft(i, "delete table inet gctdbcut")
+		c.nft(i, "delete table inet gctdbcut", "delete table arp gctdbcut")
 	}
 }
 

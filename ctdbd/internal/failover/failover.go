@@ -717,16 +717,25 @@ func (s *Service) runEvent(ctx context.Context, ev string, args ...string) error
 	return nil
 }
 
-// present reports whether addr is configured on a local interface, and
-// on which.
-func (s *Service) present(addr netip.Addr) (string, bool) {
-	p, err := s.net.Present()
+// present reports whether the public address p is configured on one of
+// its interfaces, and on which. The same address on another interface
+// is not this public address (a local-daemons address that happens to
+// be a real one of the host), and is left alone.
+func (s *Service) present(p *pubAddr) (string, bool) {
+	all, err := s.net.Present()
 	if err != nil {
 		s.log.Warn("cannot list local addresses", "err", err)
 		return "", false
 	}
-	iface, ok := p[addr]
-	return iface, ok
+	return presentOn(all, p)
+}
+
+func presentOn(all map[netip.Addr]string, p *pubAddr) (string, bool) {
+	iface, ok := all[p.addr]
+	if !ok || !slices.Contains(p.ifaces, iface) {
+		return "", false
+	}
+	return iface, true
 }
 
 // takeIP hosts an address on this node.
@@ -768,7 +777,7 @@ func (s *Service) takeLocked(ctx context.Context, p *pubAddr, iface, old string)
 	if err != nil {
 		return err
 	}
-	_, real := s.present(p.addr)
+	_, real := s.present(p)
 	s.mu.Lock()
 	s.tab.taken(p, iface, real)
 	conns := s.tick.all(p.addr)
@@ -848,7 +857,7 @@ func (s *Service) releaseLocked(ctx context.Context, p *pubAddr, newHolder uint3
 	iface := p.active
 	conns := s.tick.all(p.addr)
 	s.mu.Unlock()
-	if pifc, real := s.present(p.addr); real {
+	if pifc, real := s.present(p); real {
 		if est, err := s.net.Established([]netip.Addr{p.addr}); err == nil {
 			conns = append(conns, est[p.addr]...)
 		}
@@ -936,7 +945,7 @@ func (s *Service) verify(ctx context.Context) {
 	inactive := s.flags&proto.NodeFlagsInactive != 0
 	now := time.Now()
 	for _, p := range s.tab.sorted() {
-		ifc, isPresent := present[p.addr]
+		ifc, isPresent := presentOn(present, p)
 		switch {
 		case p.held(s.pnn) && inactive:
 			drop = append(drop, fix{p: p})
