@@ -238,3 +238,30 @@ func TestClusterRogueAddressRemoved(t *testing.T) {
 	waitSettled(t, c, c.All())
 	checkSound(t, c, c.All())
 }
+
+// A node cut off the network (every packet dropped, or its link down)
+// loses its addresses to the others within 5 s; when it comes back every
+// address is on exactly one node again.
+func TestClusterLinkCut(t *testing.T) {
+	t.Parallel()
+	for k, mode := range []string{CutDrop, CutLinkDown} {
+		t.Run(mode, func(t *testing.T) {
+			c := startCluster(t, byte(6+k))
+			victim := 2
+			if len(hostedOn(c, victim)) == 0 {
+				victim = 1
+			}
+			moved := hostedOn(c, victim)
+			up := slices.DeleteFunc(c.All(), func(i int) bool { return i == victim })
+			start := time.Now()
+			c.Cut(victim, mode)
+			took := waitReachable(t, c, moved, up, start, 20*time.Second)
+			t.Logf("%s cut of node %d -> its addresses reachable on another node in %v", mode, victim, took)
+			assert.Less(t, took, 5*time.Second)
+			c.Restore(victim, mode)
+			require.NoError(t, c.WaitHealthy(c.All(), 30*time.Second))
+			waitSettled(t, c, c.All())
+			checkSound(t, c, c.All())
+		})
+	}
+}
