@@ -221,7 +221,7 @@ func (c *Cluster) Start(nodes ...int) {
 			cmd := exec.Command("ip", "netns", "exec", n.NS.Name, filepath.Join(c.Bin, "ctdbd"))
 			cmd.Env = c.Env(i)
 			out, err := cmd.CombinedOutput()
-			if pid := readPID(filepath.Join(n.Base, "run", "ctdbd.pid")); pid > 0 {
+			if pid := localdaemons.ReadPID(filepath.Join(n.Base, "run", "ctdbd.pid")); pid > 0 {
 				n.mu.Lock()
 				n.pids = append(n.pids, pid)
 				n.mu.Unlock()
@@ -237,18 +237,9 @@ func (c *Cluster) Start(nodes ...int) {
 	}
 }
 
-func readPID(path string) int {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return 0
-	}
-	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
-	return pid
-}
-
 // PID is node i's running ctdbd, 0 when none.
 func (c *Cluster) PID(i int) int {
-	pid := readPID(filepath.Join(c.Nodes[i].Base, "run", "ctdbd.pid"))
+	pid := localdaemons.ReadPID(filepath.Join(c.Nodes[i].Base, "run", "ctdbd.pid"))
 	if pid > 0 && syscall.Kill(pid, 0) == nil {
 		return pid
 	}
@@ -266,7 +257,7 @@ func (c *Cluster) Kill(i int) {
 		syscall.Kill(pid, syscall.SIGKILL)
 	}
 	for _, pid := range pids {
-		if !waitGone(pid, 10*time.Second) {
+		if !localdaemons.WaitGone(pid, 10*time.Second) {
 			c.t.Fatalf("node %d (pid %d) survived SIGKILL", i, pid)
 		}
 	}
@@ -470,26 +461,6 @@ func (c *Cluster) All() []int {
 	return out
 }
 
-func waitGone(pid int, timeout time.Duration) bool {
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
-		if syscall.Kill(pid, 0) != nil || isZombie(pid) {
-			return true
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-	return false
-}
-
-func isZombie(pid int) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return true
-	}
-	i := bytes.LastIndexByte(b, ')')
-	return i > 0 && i+2 < len(b) && b[i+2] == 'Z'
-}
-
 // cleanup kills every daemon, stops the servers and prints the logs of a
 // failed test; the namespaces go in their own cleanups.
 func (c *Cluster) cleanup() {
@@ -500,7 +471,7 @@ func (c *Cluster) cleanup() {
 			syscall.Kill(pid, syscall.SIGKILL)
 		}
 		for _, pid := range n.pids {
-			waitGone(pid, 10*time.Second)
+			localdaemons.WaitGone(pid, 10*time.Second)
 		}
 		n.mu.Unlock()
 	}

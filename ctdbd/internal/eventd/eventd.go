@@ -68,7 +68,7 @@ type Service struct {
 	timeouts uint32
 
 	kick chan struct{}
-	work workers
+	work service.Workers
 }
 
 var _ service.Service = (*Service)(nil)
@@ -132,7 +132,7 @@ func (s *Service) poke() {
 // events for the life of the daemon, and the shutdown event at the end.
 func (s *Service) Run(ctx context.Context) error {
 	defer func() {
-		s.work.close()
+		s.work.Close()
 		s.shutdownEvent()
 		s.runner.Close()
 	}()
@@ -310,7 +310,7 @@ func (s *Service) Dispatch(ctx context.Context, m *proto.Message) {
 			reply(proto.StatusInvalid, err.Error(), nil)
 			return
 		}
-		if !s.work.goWork(func() {
+		if !s.work.Go(func() {
 			st, msg, res := s.run(ctx, &req)
 			reply(st, msg, res)
 		}) {

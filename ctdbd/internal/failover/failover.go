@@ -88,7 +88,7 @@ type Service struct {
 
 	// ipMu serialises changes of the addresses this node hosts.
 	ipMu sync.Mutex
-	work workers
+	work service.Workers
 }
 
 var _ service.Service = (*Service)(nil)
@@ -187,7 +187,7 @@ func (s *Service) Run(ctx context.Context) error {
 	for {
 		select {
 		case <-ctx.Done():
-			s.work.close()
+			s.work.Close()
 			if c, ok := s.net.(interface{ Close() error }); ok {
 				c.Close()
 			}
@@ -237,18 +237,26 @@ func (s *Service) canHostLocked() bool {
 
 // goWork runs fn in a goroutine the service owns; after shutdown began
 // it does nothing.
-func (s *Service) goWork(fn func()) { s.work.goWork(fn) }
+func (s *Service) goWork(fn func()) { s.work.Go(fn) }
 
-// Dispatch implements service.Service.
+// Dispatch implements service.Service. Requests that run events or wait
+// for other nodes are served in goroutines the service owns.
 func (s *Service) Dispatch(ctx context.Context, m *proto.Message) {
 	if m.Dst.Service == proto.ServiceMessage {
 		s.handleMessage(ctx, m)
 		return
 	}
 	reply := func(st proto.Status, msg string, body proto.Payload) { s.port.Reply(m, st, msg, body) }
-	fail := func(err error) { reply(statusOf(err), err.Error(), nil) }
-	spawn := func(fn func()) {
-		if !s.work.goWork(fn) {
+	// done answers with the outcome of a request that has no result.
+	done := func(err error) {
+		if err != nil {
+			reply(statusOf(err), err.Error(), nil)
+			return
+		}
+		reply(proto.StatusOK, "", nil)
+	}
+	spawn := func(fn func() error) {
+		if !s.work.Go(func() { done(fn()) }) {
 			reply(proto.StatusShutdown, "failover service is stopping", nil)
 		}
 	}
@@ -274,7 +282,7 @@ func (s *Service) Dispatch(ctx context.Context, m *proto.Message) {
 		info, err := s.tab.info(a.Addr)
 		s.mu.Unlock()
 		if err != nil {
-			fail(err)
+			done(err)
 			return
 		}
 		reply(proto.StatusOK, "", info)
@@ -285,117 +293,43 @@ func (s *Service) Dispatch(ctx context.Context, m *proto.Message) {
 		reply(proto.StatusOK, "", l)
 	case proto.OpSetIfaceLink:
 		var l proto.IfaceLink
-		if !decode(&l) {
-			return
+		if decode(&l) {
+			done(s.setIfaceLink(ctx, &l))
 		}
-		s.mu.Lock()
-		changed, err := s.tab.setLink(l.Name, l.Up)
-		s.mu.Unlock()
-		if err != nil {
-			fail(err)
-			return
-		}
-		if changed {
-			s.log.Log(ctx, slog.Level(2), "interface link changed", "iface", l.Name, "up", l.Up)
-			s.requestRun(ctx, nil)
-		}
-		reply(proto.StatusOK, "", nil)
-	case proto.OpTakeIP, proto.OpReleaseIP:
+	case proto.OpTakeIP:
 		var a proto.IPAssignment
-		if !decode(&a) {
-			return
+		if decode(&a) {
+			spawn(func() error { return s.takeIP(ctx, a) })
 		}
-		spawn(func() {
-			var err error
-			if m.Opcode == proto.OpTakeIP {
-				err = s.takeIP(ctx, a)
-			} else {
-				err = s.releaseIP(ctx, a)
-			}
-			if err != nil {
-				fail(err)
-				return
-			}
-			reply(proto.StatusOK, "", nil)
-		})
+	case proto.OpReleaseIP:
+		var a proto.IPAssignment
+		if decode(&a) {
+			spawn(func() error { return s.releaseIP(ctx, a) })
+		}
 	case proto.OpIPReallocated:
-		spawn(func() {
-			if err := s.runEvent(ctx, "ipreallocated"); err != nil {
-				fail(err)
-				return
-			}
-			reply(proto.StatusOK, "", nil)
-		})
+		spawn(func() error { return s.runEvent(ctx, "ipreallocated") })
 	case proto.OpAddPublicIP:
 		var a proto.PublicAddress
-		if !decode(&a) {
-			return
+		if decode(&a) {
+			done(s.addIP(ctx, &a))
 		}
-		pfx := netip.PrefixFrom(a.Addr.Unmap(), int(a.Bits))
-		if !pfx.IsValid() {
-			reply(proto.StatusInvalid, fmt.Sprintf("invalid address %s/%d", a.Addr, a.Bits), nil)
-			return
-		}
-		s.mu.Lock()
-		err := s.tab.add(publicaddr.Address{Prefix: pfx, Interfaces: a.Ifaces})
-		s.mu.Unlock()
-		if err != nil {
-			fail(err)
-			return
-		}
-		s.log.Log(ctx, slog.Level(2), "public address added", "ip", pfx, "ifaces", a.Ifaces)
-		s.requestRun(ctx, []uint32{s.pnn})
-		reply(proto.StatusOK, "", nil)
 	case proto.OpDelPublicIP:
 		var a proto.IPAddr
-		if !decode(&a) {
-			return
+		if decode(&a) {
+			spawn(func() error { return s.delIP(ctx, a.Addr) })
 		}
-		spawn(func() {
-			s.ipMu.Lock()
-			s.mu.Lock()
-			deferred, err := s.tab.del(a.Addr)
-			s.mu.Unlock()
-			s.ipMu.Unlock()
-			if err != nil {
-				fail(err)
-				return
-			}
-			s.log.Log(ctx, slog.Level(2), "public address deleted", "ip", a.Addr, "at_next_takeover_run", deferred)
-			reply(proto.StatusOK, "", nil)
-		})
 	case proto.OpReloadIPs:
-		spawn(func() {
-			if err := s.reloadIPs(ctx); err != nil {
-				fail(err)
-				return
-			}
-			reply(proto.StatusOK, "", nil)
-		})
+		spawn(func() error { return s.reloadIPs(ctx) })
 	case proto.OpTakeoverRun:
 		var r proto.TakeoverRequest
-		if !decode(&r) {
-			return
+		if decode(&r) {
+			spawn(func() error { return s.takeoverRun(ctx, &r) })
 		}
-		spawn(func() {
-			if err := s.takeoverRun(ctx, &r); err != nil {
-				fail(err)
-				return
-			}
-			reply(proto.StatusOK, "", nil)
-		})
 	case proto.OpMoveIP:
 		var a proto.IPAssignment
-		if !decode(&a) {
-			return
+		if decode(&a) {
+			spawn(func() error { return s.moveIP(ctx, a) })
 		}
-		spawn(func() {
-			if err := s.moveIP(ctx, a); err != nil {
-				fail(err)
-				return
-			}
-			reply(proto.StatusOK, "", nil)
-		})
 	case proto.OpGetTickles:
 		var q proto.IPAddrPort
 		if !decode(&q) {
@@ -410,61 +344,99 @@ func (s *Service) Dispatch(ctx context.Context, m *proto.Message) {
 		reply(proto.StatusOK, "", tickleList(q.Addr, conns))
 	case proto.OpAddTickle, proto.OpDelTickle:
 		var c proto.TCPConnection
-		if !decode(&c) {
-			return
+		if decode(&c) {
+			done(s.changeTickle(toConn(c), m.Opcode == proto.OpAddTickle))
 		}
-		conn := toConn(c)
-		s.mu.Lock()
-		_, public := s.tab.lookup(conn.Server.Addr())
-		if public && m.Opcode == proto.OpAddTickle {
-			s.tick.add(conn)
-		} else if public {
-			s.tick.del(conn)
-		}
-		s.mu.Unlock()
-		if !public {
-			fail(fmt.Errorf("%w: %s", ErrNotPublic, conn.Server.Addr()))
-			return
-		}
-		reply(proto.StatusOK, "", nil)
 	case proto.OpSetTickles:
 		var l proto.TickleList
-		if !decode(&l) {
-			return
+		if decode(&l) {
+			s.setRemoteTickles(&l)
 		}
-		s.setRemoteTickles(&l)
 	case proto.OpSendGratArp:
 		var a proto.AddrIface
-		if !decode(&a) {
-			return
+		if decode(&a) {
+			done(s.net.Announce(a.Iface, a.Addr.Unmap()))
 		}
-		if err := s.net.Announce(a.Iface, a.Addr.Unmap()); err != nil {
-			fail(err)
-			return
-		}
-		reply(proto.StatusOK, "", nil)
 	case proto.OpSendTickle:
 		var c proto.TCPConnection
-		if !decode(&c) {
-			return
+		if decode(&c) {
+			done(s.net.Tickle([]tcpconn.Connection{toConn(c)}))
 		}
-		if err := s.net.Tickle([]tcpconn.Connection{toConn(c)}); err != nil {
-			fail(err)
-			return
-		}
-		reply(proto.StatusOK, "", nil)
 	case proto.OpEvacuate:
 		var ms proto.U32
-		if !decode(&ms) {
-			return
+		if decode(&ms) {
+			spawn(func() error {
+				s.evacuate(ctx, time.Duration(ms.V)*time.Millisecond)
+				return nil
+			})
 		}
-		spawn(func() {
-			s.evacuate(ctx, time.Duration(ms.V)*time.Millisecond)
-			reply(proto.StatusOK, "", nil)
-		})
 	default:
 		reply(proto.StatusUnsupported, fmt.Sprintf("failover service does not handle %s", m.Opcode), nil)
 	}
+}
+
+// setIfaceLink serves OpSetIfaceLink; a change asks for a takeover run,
+// as addresses may have become available or unavailable.
+func (s *Service) setIfaceLink(ctx context.Context, l *proto.IfaceLink) error {
+	s.mu.Lock()
+	changed, err := s.tab.setLink(l.Name, l.Up)
+	s.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	if changed {
+		s.log.Log(ctx, slog.Level(2), "interface link changed", "iface", l.Name, "up", l.Up)
+		s.requestRun(ctx, nil)
+	}
+	return nil
+}
+
+// addIP serves OpAddPublicIP; the leader may move addresses onto this
+// node now.
+func (s *Service) addIP(ctx context.Context, a *proto.PublicAddress) error {
+	pfx := netip.PrefixFrom(a.Addr.Unmap(), int(a.Bits))
+	if !pfx.IsValid() {
+		return &proto.StatusError{Status: proto.StatusInvalid, Msg: fmt.Sprintf("invalid address %s/%d", a.Addr, a.Bits)}
+	}
+	s.mu.Lock()
+	err := s.tab.add(publicaddr.Address{Prefix: pfx, Interfaces: a.Ifaces})
+	s.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	s.log.Log(ctx, slog.Level(2), "public address added", "ip", pfx, "ifaces", a.Ifaces)
+	s.requestRun(ctx, []uint32{s.pnn})
+	return nil
+}
+
+// delIP serves OpDelPublicIP.
+func (s *Service) delIP(ctx context.Context, addr netip.Addr) error {
+	s.ipMu.Lock()
+	s.mu.Lock()
+	deferred, err := s.tab.del(addr)
+	s.mu.Unlock()
+	s.ipMu.Unlock()
+	if err != nil {
+		return err
+	}
+	s.log.Log(ctx, slog.Level(2), "public address deleted", "ip", addr, "at_next_takeover_run", deferred)
+	return nil
+}
+
+// changeTickle records or forgets a client connection of a public
+// address of this node.
+func (s *Service) changeTickle(c tcpconn.Connection, add bool) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.tab.lookup(c.Server.Addr()); !ok {
+		return fmt.Errorf("%w: %s", ErrNotPublic, c.Server.Addr())
+	}
+	if add {
+		s.tick.add(c)
+	} else {
+		s.tick.del(c)
+	}
+	return nil
 }
 
 // statusOf maps the service's errors to reply statuses.
