@@ -66,6 +66,9 @@ var (
 type DB struct {
 	c    *Client
 	info proto.DBInfo
+	// pnn is the node whose database service the handle talks to: Local
+	// unless On chose another for reading.
+	pnn uint32
 }
 
 // Attach attaches the database called name on every node (creating it
@@ -77,12 +80,34 @@ func (c *Client) Attach(ctx context.Context, name string, typ DBType) (*DB, erro
 	if err := c.dbControl(ctx, Local, proto.OpDBAttach, &proto.DBAttach{Name: name, Flags: uint32(typ)}, &info); err != nil {
 		return nil, fmt.Errorf("attach %s: %w", name, err)
 	}
-	return &DB{c: c, info: info}, nil
+	return &DB{c: c, info: info, pnn: Local}, nil
 }
 
 // OpenDB returns a handle of a database already attached, without
 // attaching it (tools that name databases by id).
-func (c *Client) OpenDB(info proto.DBInfo) *DB { return &DB{c: c, info: info} }
+func (c *Client) OpenDB(info proto.DBInfo) *DB { return &DB{c: c, info: info, pnn: Local} }
+
+// ErrRemoteLock is returned for record locks and transactions through a
+// handle of another node (On): a lock must belong to a client of the node
+// that holds it, so that it is released when the client goes away.
+var ErrRemoteLock = errors.New("client: record locks and transactions go through the connected node")
+
+// On returns a handle that sends its requests to node pnn instead of the
+// connected node: reads (Fetch, FetchReadonly, Traverse) and
+// administration from that node's point of view. Record locks and
+// transactions through it fail with ErrRemoteLock.
+func (db *DB) On(pnn uint32) *DB {
+	d := *db
+	d.pnn = pnn
+	return &d
+}
+
+func (db *DB) local() error {
+	if db.pnn != Local && db.pnn != db.c.PNN() {
+		return fmt.Errorf("%s on node %d: %w", db.info.Name, db.pnn, ErrRemoteLock)
+	}
+	return nil
+}
 
 // ID returns the database id (CTDB's: the hash of the name).
 func (db *DB) ID() uint32 { return db.info.DBID }
@@ -101,7 +126,7 @@ func (c *Client) dbControl(ctx context.Context, pnn uint32, op proto.Opcode, req
 }
 
 func (db *DB) control(ctx context.Context, op proto.Opcode, req, resp proto.Payload) error {
-	if err := db.c.dbControl(ctx, Local, op, req, resp); err != nil {
+	if err := db.c.dbControl(ctx, db.pnn, op, req, resp); err != nil {
 		return fmt.Errorf("%s: %w", db.info.Name, err)
 	}
 	return nil
@@ -155,6 +180,9 @@ func (db *DB) LockLocal(ctx context.Context, key []byte) (*Record, error) {
 }
 
 func (db *DB) fetchLock(ctx context.Context, key []byte, flags uint32) (*Record, error) {
+	if err := db.local(); err != nil {
+		return nil, err
+	}
 	for {
 		req := proto.FetchLock{DBID: db.info.DBID, Token: rand.Uint64(), Flags: flags, Timeout: timeoutMillis(ctx), Key: key}
 		var rec proto.Record
@@ -249,7 +277,7 @@ func (db *DB) FetchReadonly(ctx context.Context, key []byte) (Value, error) {
 // record's data master. found is false when the node has no copy.
 func (db *DB) Fetch(ctx context.Context, key []byte) (v Value, found bool, err error) {
 	req := &proto.Fetch{DBID: db.info.DBID, Flags: proto.FetchLocalCopy, Key: key}
-	rep, err := db.c.Call(ctx, proto.Endpoint{PNN: Local, Service: proto.ServiceDatabase}, proto.OpFetch, req)
+	rep, err := db.c.Call(ctx, proto.Endpoint{PNN: db.pnn, Service: proto.ServiceDatabase}, proto.OpFetch, req)
 	if err == nil {
 		err = rep.Err(proto.OpFetch)
 	}

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"gctdb/ctdbd/client"
-	"gctdb/ctdbd/internal/database/dbtest"
+	"gctdb/ctdbd/client/dbtest"
 	"gctdb/transportd/proto"
 )
 

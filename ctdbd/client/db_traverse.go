@@ -59,13 +59,13 @@ func (db *DB) TraverseBatches(ctx context.Context, opts TraverseOptions, fn func
 	for {
 		var b proto.RecordBatch
 		if err := db.control(ctx, proto.OpTraverseNext, &ref, &b); err != nil {
-			db.c.Send(proto.Endpoint{PNN: Local, Service: proto.ServiceDatabase}, proto.OpTraverseEnd, &ref)
+			db.c.Send(proto.Endpoint{PNN: db.pnn, Service: proto.ServiceDatabase}, proto.OpTraverseEnd, &ref)
 			return fmt.Errorf("traverse: %w", err)
 		}
 		if len(b.Records) > 0 {
 			if err := fn(b.Records); err != nil {
 				if !b.Done {
-					db.c.Send(proto.Endpoint{PNN: Local, Service: proto.ServiceDatabase}, proto.OpTraverseEnd, &ref)
+					db.c.Send(proto.Endpoint{PNN: db.pnn, Service: proto.ServiceDatabase}, proto.OpTraverseEnd, &ref)
 				}
 				if errors.Is(err, ErrStopTraverse) {
 					return nil

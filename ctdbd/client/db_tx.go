@@ -27,6 +27,9 @@ func (db *DB) Transaction(ctx context.Context, fn func(tx *Tx) error) (seqnum ui
 	if db.Type() != Persistent && db.Type() != Replicated {
 		return 0, fmt.Errorf("%s: %w", db.info.Name, ErrNotTransactional)
 	}
+	if err := db.local(); err != nil {
+		return 0, err
+	}
 	start := proto.TransStart{DBID: db.info.DBID, Timeout: timeoutMillis(ctx)}
 	for {
 		start.Token = rand.Uint64()

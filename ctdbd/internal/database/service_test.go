@@ -12,7 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"gctdb/ctdbd/client"
-	"gctdb/ctdbd/internal/database/dbtest"
+	"gctdb/ctdbd/client/dbtest"
 	"gctdb/transportd/proto"
 )
 
