@@ -45,9 +45,13 @@ func dbCommands() []*command {
 		{name: "detach", args: "<dbname|dbid> ...", help: "detach database(s)", minArgs: 1, maxArgs: -1, localOnly: true, run: runDetach},
 		{name: "wipedb", args: "<dbname|dbid>", help: "wipe the contents of a database.", minArgs: 1, maxArgs: 1, run: runWipedb},
 		{name: "setdbreadonly", args: "<dbname|dbid>", help: "enable readonly records", minArgs: 1, maxArgs: 1,
-			run: func(ctx context.Context, r *request) (view, error) { return setDBFlag(ctx, r, proto.DBFlagReadonly, "READONLY") }},
+			run: func(ctx context.Context, r *request) (view, error) {
+				return setDBFlag(ctx, r, proto.DBFlagReadonly, "READONLY")
+			}},
 		{name: "setdbsticky", args: "<dbname|dbid>", help: "enable sticky records", minArgs: 1, maxArgs: 1,
-			run: func(ctx context.Context, r *request) (view, error) { return setDBFlag(ctx, r, proto.DBFlagSticky, "STICKY") }},
+			run: func(ctx context.Context, r *request) (view, error) {
+				return setDBFlag(ctx, r, proto.DBFlagSticky, "STICKY")
+			}},
 		readkey,
 		{name: "writekey", args: "<dbname|dbid> <key> <value>", help: "write value for a database key", minArgs: 3, maxArgs: 3,
 			check: func(args []string) error { return checkData(args[1:3]) }, run: runWritekey},
