@@ -254,6 +254,8 @@ local_daemons_ssh ()
 	[ -n "$_num" ] || die "$0 ssh: no node with address ${_ip}"
 	CTDB_BASE="${directory}/node.$((_num - 1))"
 	export CTDB_BASE
+	# The node's own socket follows from CTDB_BASE in test mode.
+	unset CTDB_SOCKET
 	[ -d "$CTDB_BASE" ] || die "$0 ssh: Unable to find base for node ${_ip}"
 
 	if $close_stdin ; then
