@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/maphash"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -157,7 +158,7 @@ func (h *hotKeys) add(key []byte) {
 	h.counts[string(key)]++
 }
 
-// top returns the n most migrated keys, most first.
+// top returns the n most migrated keys, least first, in CTDB's order.
 func (h *hotKeys) top(n int) []proto.HotKey {
 	var out []proto.HotKey
 	for k, c := range h.counts {
@@ -175,6 +176,7 @@ func (h *hotKeys) top(n int) []proto.HotKey {
 			out = out[:n]
 		}
 	}
+	slices.Reverse(out)
 	return out
 }
 

@@ -30,8 +30,13 @@
 // its key lock (waiting for its own clients), hands the record over and
 // keeps a copy marked with the new dmaster; the lmaster stores a copy with
 // the RSN bumped and answers the requester, who stores it as dmaster.
-// Every copy carries an RSN; the newest copy of a record always has the
-// highest, which is what recovery relies on.
+// Grants are one-way messages applied by the requester's dispatch
+// goroutine in arrival order, and the lmaster sends a grant before the
+// key's next migration may start: so a grant always reaches its node
+// before anything the next migration of the key sends there, and is
+// applied even when nobody waits for it any more. Every copy carries an
+// RSN; the newest copy of a record always has the highest, which is what
+// recovery relies on.
 //
 // A dmaster that no longer holds a record the lmaster thinks it holds
 // (a migration whose answer was lost, a node that restarted) answers with

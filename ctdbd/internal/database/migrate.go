@@ -63,15 +63,24 @@ func (d *db) leave(key []byte) {
 	close(next)
 }
 
-// migWaiter is a migration this node asked for and waits to be granted.
+// migWaiter is a migration this node asked for, until its grant arrives.
+// A waiter whose requester gave up stays registered (a ghost) until the
+// grant arrives or it expires, because a grant on its way carries a
+// record that belongs to no node meanwhile, which traverses must not
+// miss.
 type migWaiter struct {
 	d   *db
 	key []byte
 	ro  bool
 	ch  chan grantResult
+	// done is closed when the grant has been applied or the migration
+	// is known to have failed.
+	done chan struct{}
 	// revoked is set (under d.mu) when a revocation for the key arrives
 	// while a read-only request is on its way.
 	revoked bool
+	// expires is when a ghost is forgotten (zero while someone waits).
+	expires time.Time
 }
 
 type grantResult struct {
@@ -92,8 +101,13 @@ func (s *Service) addWaiter(id uint64, w *migWaiter) {
 
 func (s *Service) dropWaiter(id uint64, w *migWaiter) {
 	s.migMu.Lock()
+	if s.migWait[id] != w {
+		s.migMu.Unlock()
+		return
+	}
 	delete(s.migWait, id)
 	s.migMu.Unlock()
+	close(w.done)
 	if w.ro {
 		w.d.mu.Lock()
 		ws := slices.DeleteFunc(w.d.roWait[string(w.key)], func(x *migWaiter) bool { return x == w })
@@ -112,6 +126,45 @@ func (s *Service) waiter(id uint64) *migWaiter {
 	return s.migWait[id]
 }
 
+// pendingIn returns the write migrations into a database still waiting
+// for their grant, ghosts included.
+func (s *Service) pendingIn(d *db) []*migWaiter {
+	s.migMu.Lock()
+	defer s.migMu.Unlock()
+	var out []*migWaiter
+	for _, w := range s.migWait {
+		if w.d == d && !w.ro {
+			out = append(out, w)
+		}
+	}
+	return out
+}
+
+// expireGhosts forgets migrations given up long enough ago that their
+// grant will not come.
+func (s *Service) expireGhosts(now time.Time) {
+	s.migMu.Lock()
+	var gone []uint64
+	for id, w := range s.migWait {
+		if !w.expires.IsZero() && now.After(w.expires) {
+			gone = append(gone, id)
+		}
+	}
+	s.migMu.Unlock()
+	for _, id := range gone {
+		if w := s.waiter(id); w != nil {
+			s.dropWaiter(id, w)
+		}
+	}
+}
+
+// abandon turns a waiter whose requester gave up into a ghost.
+func (s *Service) abandon(w *migWaiter) {
+	s.migMu.Lock()
+	w.expires = time.Now().Add(2 * s.controlTimeout())
+	s.migMu.Unlock()
+}
+
 // migrate asks the record's lmaster to make this node its dmaster (or,
 // with ro, to get this node a read-only copy) and waits for the grant,
 // which applyGrant has stored by then. A write migration is only asked
@@ -120,19 +173,18 @@ func (s *Service) migrate(ctx context.Context, d *db, key []byte, ro bool) (prot
 	v := s.vnnmap()
 	lm := v.LMaster(key)
 	id := s.nextID.Add(1)
-	w := &migWaiter{d: d, key: key, ro: ro, ch: make(chan grantResult, 1)}
+	w := &migWaiter{d: d, key: key, ro: ro, ch: make(chan grantResult, 1), done: make(chan struct{})}
 	s.addWaiter(id, w)
-	defer s.dropWaiter(id, w)
 	req := proto.Migrate{DBID: d.id, Generation: v.Generation, Requester: s.pnn, ID: id, Key: key}
 	if ro {
 		req.Flags = proto.MigrateReadonly
 	}
 	if lm == s.pnn {
-		g := s.coordinate(ctx, d, &req)
-		s.applyGrant(d, &g)
+		s.coordinate(ctx, d, &req, func(g *proto.MigrateGrant) { s.applyGrant(d, g) })
 	} else {
 		m := &proto.Message{Header: proto.Header{Dst: endpoint(lm), Opcode: proto.OpMigrate}, Payload: req.AppendTo(nil)}
 		if err := s.port.Send(m); err != nil {
+			s.dropWaiter(id, w)
 			return proto.Record{}, err
 		}
 	}
@@ -149,9 +201,11 @@ func (s *Service) migrate(ctx context.Context, d *db, key []byte, ro bool) (prot
 			}
 			return res.rec, res.err
 		case <-ctx.Done():
+			s.abandon(w)
 			return proto.Record{}, ctx.Err()
 		case <-nodes:
 			if !s.connected(lm) {
+				s.dropWaiter(id, w)
 				return proto.Record{}, statusErr(proto.OpMigrate, proto.StatusUnavailable, "lmaster %d of the record went away", lm)
 			}
 		}
@@ -179,6 +233,7 @@ func (s *Service) applyGrant(d *db, g *proto.MigrateGrant) {
 		case w.ch <- res:
 		default:
 		}
+		s.dropWaiter(g.ID, w)
 	}
 }
 
@@ -192,10 +247,16 @@ func (s *Service) storeGrant(d *db, g *proto.MigrateGrant, w *migWaiter) error {
 		return err
 	}
 	if rec.Header.DMaster == s.pnn {
-		if found && cur.Header.RSN >= rec.Header.RSN {
-			return nil
+		if !found || cur.Header.RSN < rec.Header.RSN {
+			if err := d.write(rec.Key, rec.Header, rec.Data); err != nil {
+				return err
+			}
+			cur = *rec
 		}
-		return d.write(rec.Key, rec.Header, rec.Data)
+		if w != nil && cur.Header.DMaster == s.pnn {
+			d.arriving(w, cur)
+		}
+		return nil
 	}
 	d.mu.Lock()
 	revoked := w != nil && w.revoked
@@ -265,12 +326,14 @@ func (s *Service) handleMigrate(ctx context.Context, r request) {
 		return
 	}
 	s.spawn(func() {
-		g := proto.MigrateGrant{DBID: req.DBID, ID: req.ID, Flags: req.Flags, Status: proto.StatusNotFound,
-			Msg: fmt.Sprintf("database 0x%08x is not attached on node %d", req.DBID, s.pnn)}
-		if d := s.lookup(req.DBID); d != nil {
-			g = s.coordinate(ctx, d, &req)
+		send := func(g *proto.MigrateGrant) { s.send(req.Requester, proto.OpMigrateGrant, g) }
+		d := s.lookup(req.DBID)
+		if d == nil {
+			send(&proto.MigrateGrant{DBID: req.DBID, ID: req.ID, Flags: req.Flags, Status: proto.StatusNotFound,
+				Msg: fmt.Sprintf("database 0x%08x is not attached on node %d", req.DBID, s.pnn)})
+			return
 		}
-		s.send(req.Requester, proto.OpMigrateGrant, &g)
+		s.coordinate(ctx, d, &req, send)
 	})
 }
 
@@ -284,10 +347,40 @@ func (s *Service) handleMigrateGrant(_ context.Context, r request) {
 
 // coordinate is the lmaster's part of a migration: one at a time per
 // key, it gets the record from its dmaster, records the new dmaster in
-// its own copy (with the data, RSN bumped) and returns the grant.
-func (s *Service) coordinate(ctx context.Context, d *db, req *proto.Migrate) proto.MigrateGrant {
-	g := proto.MigrateGrant{DBID: d.id, ID: req.ID, Flags: req.Flags}
-	rec, ro, err := s.coordinateRecord(ctx, d, req)
+// its own copy (with the data, RSN bumped) and delivers the grant. The
+// grant is delivered before the key's next migration may start, so that
+// it reaches the requester before anything the next one sends there.
+func (s *Service) coordinate(ctx context.Context, d *db, req *proto.Migrate, deliver func(*proto.MigrateGrant)) {
+	if g := s.coordinateTurn(ctx, d, req, deliver); g != nil {
+		deliver(g)
+	}
+}
+
+// coordinateTurn takes the key's turn and returns the grant; when it
+// held the turn it has delivered the grant itself and returns nil.
+func (s *Service) coordinateTurn(ctx context.Context, d *db, req *proto.Migrate, deliver func(*proto.MigrateGrant)) *proto.MigrateGrant {
+	v := s.vnnmap()
+	if req.Generation != v.Generation || v.LMaster(req.Key) != s.pnn {
+		return s.grantFor(req, nil, false, statusErr(proto.OpMigrate, proto.StatusBusy,
+			"node %d is not the lmaster in generation %d", s.pnn, req.Generation))
+	}
+	if d.isFrozen() {
+		return s.grantFor(req, nil, false, statusErr(proto.OpMigrate, proto.StatusBusy, "database %s is frozen", d.name))
+	}
+	cctx, cancel := context.WithTimeout(ctx, s.controlTimeout())
+	defer cancel()
+	if err := d.enter(cctx, req.Key); err != nil {
+		return s.grantFor(req, nil, false, err)
+	}
+	defer d.leave(req.Key)
+	rec, ro, err := s.coordinateRecord(cctx, d, req)
+	deliver(s.grantFor(req, &rec, ro, err))
+	return nil
+}
+
+// grantFor builds the grant answering req.
+func (s *Service) grantFor(req *proto.Migrate, rec *proto.Record, ro bool, err error) *proto.MigrateGrant {
+	g := &proto.MigrateGrant{DBID: req.DBID, ID: req.ID, Flags: req.Flags}
 	if err != nil {
 		var se *proto.StatusError
 		g.Status, g.Msg = proto.StatusFailed, err.Error()
@@ -303,25 +396,12 @@ func (s *Service) coordinate(ctx context.Context, d *db, req *proto.Migrate) pro
 	if !ro {
 		g.Flags &^= proto.MigrateReadonly
 	}
-	g.Record = rec
+	g.Record = *rec
 	return g
 }
 
+// coordinateRecord decides a migration; the caller holds the key's turn.
 func (s *Service) coordinateRecord(ctx context.Context, d *db, req *proto.Migrate) (proto.Record, bool, error) {
-	v := s.vnnmap()
-	if req.Generation != v.Generation || v.LMaster(req.Key) != s.pnn {
-		return proto.Record{}, false, statusErr(proto.OpMigrate, proto.StatusBusy,
-			"node %d is not the lmaster in generation %d", s.pnn, req.Generation)
-	}
-	if d.isFrozen() {
-		return proto.Record{}, false, statusErr(proto.OpMigrate, proto.StatusBusy, "database %s is frozen", d.name)
-	}
-	cctx, cancel := context.WithTimeout(ctx, s.controlTimeout())
-	defer cancel()
-	if err := d.enter(cctx, req.Key); err != nil {
-		return proto.Record{}, false, err
-	}
-	defer d.leave(req.Key)
 	own, found, err := d.read(req.Key)
 	if err != nil {
 		return proto.Record{}, false, err
@@ -343,7 +423,7 @@ func (s *Service) coordinateRecord(ctx context.Context, d *db, req *proto.Migrat
 		cur, ro = own, false
 	case dm == s.pnn:
 		var stale bool
-		if cur, stale, err = s.giveUp(cctx, d, req.Key, req.Requester, ro, req.Generation); err != nil {
+		if cur, stale, err = s.giveUp(ctx, d, req.Key, req.Requester, ro, req.Generation); err != nil {
 			return proto.Record{}, false, err
 		}
 		if stale {
@@ -351,7 +431,7 @@ func (s *Service) coordinateRecord(ctx context.Context, d *db, req *proto.Migrat
 		}
 	default:
 		var stale bool
-		if cur, stale, err = s.askDMaster(cctx, d, dm, req); err != nil {
+		if cur, stale, err = s.askDMaster(ctx, d, dm, req); err != nil {
 			return proto.Record{}, false, err
 		}
 		if stale {

@@ -132,6 +132,7 @@ func (s *Service) Run(ctx context.Context) error {
 		case now := <-tick.C:
 			s.expireTraverses(now)
 			s.expirePins(now)
+			s.expireGhosts(now)
 		}
 	}
 	s.work.Wait()

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -14,11 +15,19 @@ import (
 
 // A traverse lists a database's records once each. Its coordinator (the
 // node of the client) first opens a session on every node, then pulls
-// batches from them. A node's session lists the records it is dmaster of
-// in key order and also keeps, from the moment it is opened, every record
-// that migrates away before the scan reached its key; the coordinator
-// drops keys it has seen already. So a record present for the whole
-// traverse is listed exactly once, wherever it moves meanwhile.
+// batches from them; it drops keys it has seen already. A node's session
+// lists the records it is dmaster of in key order, and also keeps
+//
+//   - every record that migrates away before the scan reached its key,
+//   - every record whose migration to the node was under way when the
+//     session opened (it belonged to no node at that moment), when its
+//     grant arrives; the session's scan only ends once those grants are
+//     in.
+//
+// So a record present for the whole traverse is listed exactly once,
+// wherever it moves meanwhile: at the moment the sessions are open it is
+// either on a node, whose scan finds it or keeps it when it leaves, or on
+// its way to a node, which keeps it when it arrives.
 
 const (
 	// travReplyBytes bounds the records of one answer to a client.
@@ -64,6 +73,10 @@ type travSession struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
+	// pending are the migrations into the node under way when the
+	// session opened.
+	pending []*migWaiter
+
 	mu       sync.Mutex
 	scanning bool
 	// cursor is the last key the scan has read (nil before the first
@@ -80,6 +93,21 @@ func (ss *travSession) wants(self uint32, rec proto.Record) bool {
 		return false
 	}
 	return ss.flags&proto.TraverseLocal != 0 || ss.d.transactional() || rec.Header.DMaster == self
+}
+
+// arriving captures the record of a grant for every session that was
+// opened while the grant was under way.
+func (d *db) arriving(w *migWaiter, rec proto.Record) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for ss := range d.sessions {
+		// rec is this node's now: the session lists it like a scanned one.
+		if slices.Contains(ss.pending, w) && ss.wants(rec.Header.DMaster, rec) {
+			ss.mu.Lock()
+			ss.captured = append(ss.captured, rec)
+			ss.mu.Unlock()
+		}
+	}
 }
 
 // departing captures a record that leaves this node for every session
@@ -310,6 +338,12 @@ func (s *Service) pullSession(ctx context.Context, key sessKey, req *proto.Trave
 		d.mu.Lock()
 		d.sessions[ss] = struct{}{}
 		d.mu.Unlock()
+		// Taken after registering: a grant applied in between is in the
+		// file when the scan, which has not started yet, flushes it.
+		pending := s.pendingIn(d)
+		d.mu.Lock()
+		ss.pending = pending
+		d.mu.Unlock()
 	}
 	s.trav.mu.Unlock()
 	ss.mu.Lock()
@@ -376,6 +410,14 @@ func (s *Service) scan(ss *travSession) {
 	if err != nil && ss.ctx.Err() == nil {
 		s.log.Warn("traverse scan failed", "db", ss.d.name, "err", err)
 		ss.cancel()
+		return
+	}
+	for _, w := range ss.pending {
+		select {
+		case <-w.done:
+		case <-ss.ctx.Done():
+			return
+		}
 	}
 }
 

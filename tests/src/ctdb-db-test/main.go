@@ -246,4 +246,3 @@ func holdLock() int {
 	}
 	return 0
 }
-

@@ -68,12 +68,15 @@ func run(o *testprog.Options) error {
 	key := []byte(o.Key)
 	cur := make([]uint32, n)
 	old := make([]uint32, n)
-	runCtx, cancel := context.WithTimeout(ctx, time.Duration(o.Timelimit)*time.Second)
-	defer cancel()
+	// A transaction that started runs to its end, so that the counters
+	// printed are exactly what was committed.
+	end := time.Now().Add(time.Duration(o.Timelimit) * time.Second)
 	lastShown := time.Now()
-	for runCtx.Err() == nil {
-		_, err := db.Transaction(runCtx, func(tx *client.Tx) error {
-			data, _, err := tx.Fetch(runCtx, key)
+	next := make([]uint32, n)
+	for time.Now().Before(end) {
+		txCtx, cancel := context.WithTimeout(ctx, time.Duration(o.Timelimit)*time.Second)
+		_, err := db.Transaction(txCtx, func(tx *client.Tx) error {
+			data, _, err := tx.Fetch(txCtx, key)
 			if err != nil {
 				return err
 			}
@@ -83,18 +86,17 @@ func run(o *testprog.Options) error {
 			}
 			v := binary.LittleEndian.Uint32(buf[4*pnn:])
 			binary.LittleEndian.PutUint32(buf[4*pnn:], v+1)
-			for i := range cur {
-				cur[i] = binary.LittleEndian.Uint32(buf[4*i:])
+			for i := range next {
+				next[i] = binary.LittleEndian.Uint32(buf[4*i:])
 			}
 			tx.Store(key, buf)
 			return nil
 		})
+		cancel()
 		if err != nil {
-			if runCtx.Err() != nil {
-				break
-			}
 			return fmt.Errorf("transaction commit failed - %w", err)
 		}
+		copy(cur, next)
 		if pnn == 0 {
 			for i := range cur {
 				if cur[i] < old[i] {

@@ -16,6 +16,7 @@ import (
 
 	"gctdb/ctdbd/client"
 	"gctdb/tests/src/internal/testprog"
+	"gctdb/transportd/proto"
 )
 
 func main() {
@@ -43,6 +44,8 @@ func main() {
 	h := rec.Header
 	rec.Unlock()
 	h.RSN += 10
+	// The record holds data now, whatever it was before.
+	h.Flags &^= proto.RecFlagDeleted
 	if err := db.UpdateRecord(ctx, key, h, []byte(strconv.FormatUint(h.RSN, 10))); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		testprog.Fail("update record failed")
