@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -158,6 +159,23 @@ func FuzzReadBackup(f *testing.F) {
 		_, recs, err := readBackup(bytes.NewReader(b))
 		if err == nil && recs == nil && !bytes.Contains(b, []byte(backupMagic)) {
 			t.Fatal("accepted a file without the magic")
+		}
+	})
+}
+
+func FuzzParsePtrans(f *testing.F) {
+	f.Add([]byte("\"key\" \"value\"\n\"0x01\" \"\"\n"))
+	f.Add([]byte("\"a\\\"b\" \"c\n"))
+	f.Add([]byte("\"\" \"x\"\n\"k\"\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		pairs, err := parsePtrans(bytes.NewReader(b), io.Discard)
+		if err != nil {
+			return
+		}
+		for _, p := range pairs {
+			if len(p[0]) == 0 {
+				t.Fatal("accepted an empty key")
+			}
 		}
 	})
 }

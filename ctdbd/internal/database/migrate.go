@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"gctdb/ctdbd/internal/config"
+	"gctdb/tdb"
 	"gctdb/transportd/proto"
 )
 
@@ -427,7 +428,7 @@ func (s *Service) coordinateRecord(ctx context.Context, d *db, req *proto.Migrat
 			return proto.Record{}, false, err
 		}
 		if stale {
-			cur, ro = newest(own, cur), false
+			cur, ro = d.newestDurable(newest(own, cur)), false
 		}
 	default:
 		var stale bool
@@ -435,7 +436,7 @@ func (s *Service) coordinateRecord(ctx context.Context, d *db, req *proto.Migrat
 			return proto.Record{}, false, err
 		}
 		if stale {
-			best := newest(own, cur)
+			best := d.newestDurable(newest(own, cur))
 			d.log.Info("record's dmaster no longer holds it, carrying on with the newest copy",
 				"key", fmt.Sprintf("%x", req.Key), "dmaster", dm, "rsn", best.Header.RSN)
 			if ro && req.Requester != s.pnn {
@@ -481,6 +482,24 @@ func (s *Service) rehomeReadonly(d *db, best proto.Record) (proto.Record, bool, 
 	d.roDelegations.Add(1)
 	h.Flags = h.Flags&^proto.RecFlagsRO | proto.RecFlagROHaveReadonly
 	return proto.Record{Key: best.Key, Header: h, Data: best.Data}, true, nil
+}
+
+// newestDurable returns rec or, in a per-record-persistent database, this
+// node's durable copy of the record if that is newer: every active node
+// has the durable copy of a record, so a record whose dmaster is gone
+// carries on from it without waiting for recovery.
+func (d *db) newestDurable(rec proto.Record) proto.Record {
+	if d.durable == nil {
+		return rec
+	}
+	r, err := d.durable.Fetch(rec.Key)
+	if err != nil {
+		if !errors.Is(err, tdb.ErrNotFound) {
+			d.log.Warn("read durable copy", "key", fmt.Sprintf("%x", rec.Key), "err", err)
+		}
+		return rec
+	}
+	return newest(rec, toProto(r))
 }
 
 // newest returns the copy with the higher RSN.

@@ -96,7 +96,18 @@ func TestFetchLockStoreMigratesBetweenNodes(t *testing.T) {
 
 func TestConcurrentFetchLocksLoseNoUpdate(t *testing.T) {
 	t.Parallel()
-	cl := startCluster(t, 3, 3)
+	concurrentFetchLocks(t, 3, 0)
+}
+
+// Sticky records stay pinned on a node for a while after they arrive;
+// the requests of other nodes wait and none is lost.
+func TestConcurrentFetchLocksOnStickyRecords(t *testing.T) {
+	t.Parallel()
+	concurrentFetchLocks(t, 60, proto.DBFlagSticky)
+}
+
+func concurrentFetchLocks(t *testing.T, third byte, flags uint32) {
+	cl := startCluster(t, 3, third)
 	ctx := testCtx(t)
 	const workers, rounds = 4, 40
 	key := []byte("hot")
@@ -104,6 +115,9 @@ func TestConcurrentFetchLocksLoseNoUpdate(t *testing.T) {
 	for pnn := uint32(0); pnn < 3; pnn++ {
 		db, err := cl.Client(pnn).Attach(ctx, "hot.tdb", client.Volatile)
 		require.NoError(t, err)
+		if pnn == 0 && flags != 0 {
+			require.NoError(t, cl.Client(0).SetDBFlags(ctx, client.Local, db.ID(), flags))
+		}
 		for w := 0; w < workers; w++ {
 			wg.Add(1)
 			go func() {
