@@ -317,7 +317,10 @@ func runWipedb(ctx context.Context, r *request) (view, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := r.c.WipeDB(ctx, r.pnn, info.DBID); err != nil {
+	p := r.x.newProgress("Wiping "+info.Name+" on every node", 0)
+	err = p.while(func() error { return r.c.WipeDB(ctx, r.pnn, info.DBID) })
+	p.done()
+	if err != nil {
 		return nil, err
 	}
 	return &messageView{Message: fmt.Sprintf("Database %s wiped", info.Name)}, nil

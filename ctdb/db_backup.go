@@ -229,6 +229,37 @@ func (p *progress) update(n int) {
 	}
 }
 
+// while runs fn, an operation whose progress is unknown, and shows for
+// how long it has run once that is more than a second.
+func (p *progress) while(fn func() error) error {
+	if p.w == nil {
+		return fn()
+	}
+	stop := make(chan struct{})
+	ended := make(chan struct{})
+	go func() {
+		defer close(ended)
+		start := time.Now()
+		t := time.NewTicker(200 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				if el := time.Since(start); el >= time.Second {
+					p.shown = time.Now()
+					fmt.Fprintf(p.w, "\r%s (%.1f s)", p.verb, el.Seconds())
+				}
+			}
+		}
+	}()
+	err := fn()
+	close(stop)
+	<-ended
+	return err
+}
+
 func (p *progress) done() {
 	if p.w != nil && !p.shown.IsZero() {
 		fmt.Fprint(p.w, "\r\x1b[K")

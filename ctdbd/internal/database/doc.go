@@ -12,7 +12,10 @@
 //   - Replicated: like persistent, without fsync, wiped at start.
 //   - Per-record persistent: volatile, except that records stored as
 //     durable are fsynced and replicated to the durable store of every
-//     active node before the store returns, so they outlive their node.
+//     active node before the store returns, so they outlive their node:
+//     every node reloads its durable store at start, and a lmaster whose
+//     record's dmaster is gone carries on from its durable copy when
+//     that is newer.
 //
 // # Record locks and migration
 //

@@ -34,6 +34,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"gctdb/ctdbd/client"
@@ -111,16 +112,17 @@ func main() {
 			r.readkey = timeCLI("readkey", "bench_vol.tdb", "key%d")
 			r.pstore = timeCLI("pstore", "bench_pers.tdb", "key%d", "value%d")
 			r.pf = timeCLI("pfetch", "bench_pers.tdb", "key%d")
-			file := filepath.Join(c.dir, "ptrans.in")
-			var b strings.Builder
-			for i := 0; i < *records; i++ {
-				fmt.Fprintf(&b, "\"ptrans-key-%06d\" \"value of record %06d\"\n", i, i)
-			}
-			if err := os.WriteFile(file, []byte(b.String()), 0o644); err != nil {
-				return err
-			}
+			// Every run changes every record: CTDB skips unchanged ones.
 			var ds []time.Duration
-			for i := 0; i < *ptransRuns; i++ {
+			for run := 0; run < *ptransRuns; run++ {
+				file := filepath.Join(c.dir, "ptrans.in")
+				var b strings.Builder
+				for i := 0; i < *records; i++ {
+					fmt.Fprintf(&b, "\"ptrans-key-%06d\" \"value %d of record %06d\"\n", i, run, i)
+				}
+				if err := os.WriteFile(file, []byte(b.String()), 0o644); err != nil {
+					return err
+				}
 				t0 := time.Now()
 				if _, err := c.ctdb(0, "ptrans", "bench_pers.tdb", file); err != nil {
 					return err
@@ -128,7 +130,7 @@ func main() {
 				ds = append(ds, time.Since(t0))
 			}
 			r.ptrans = median(ds)
-			if out, err := c.ctdb(1, "pfetch", "bench_pers.tdb", fmt.Sprintf("ptrans-key-%06d", *records-1)); err != nil || !strings.Contains(out, fmt.Sprintf("value of record %06d", *records-1)) {
+			if out, err := c.ctdb(1, "pfetch", "bench_pers.tdb", fmt.Sprintf("ptrans-key-%06d", *records-1)); err != nil || !strings.Contains(out, fmt.Sprintf("value %d of record %06d", *ptransRuns-1, *records-1)) {
 				return fmt.Errorf("ptrans result not on node 1: %q %v", out, err)
 			}
 			if im.gctdb {
@@ -282,11 +284,15 @@ func (c *cluster) programs(seconds int) ([]string, error) {
 	t := strconv.Itoa(seconds)
 	var rows []string
 	for _, n := range []int{1, 8} {
+		d0, s0 := c.daemonCPU(), selfCPU()
 		rate, err := c.fetchLockRate(n, seconds)
 		if err != nil {
 			return nil, err
 		}
-		rows = append(rows, fmt.Sprintf("| client library, %d client(s) on node 0: FetchLock + Store, node 0 dmaster | %.0f round trips/s |", n, rate))
+		d1, s1 := c.daemonCPU(), selfCPU()
+		ops := rate * float64(seconds)
+		rows = append(rows, fmt.Sprintf("| client library, %d client(s) on node 0: FetchLock + Store, node 0 dmaster | %.0f round trips/s (CPU per round trip: daemon %.1f µs, client %.1f µs) |",
+			n, rate, float64((d1-d0).Microseconds())/ops, float64((s1-s0).Microseconds())/ops))
 	}
 	outs, err := c.onNodes(2, "fetch_ring", "-n", "2", "-t", t, "-D", "bench_ring.tdb", "-k", "ring")
 	if err != nil {
@@ -391,6 +397,30 @@ func (c *cluster) fetchLockRate(clients, seconds int) (float64, error) {
 	}
 	wg.Wait()
 	return float64(total.Load()) / float64(seconds), errors.Join(errs...)
+}
+
+// daemonCPU returns the CPU time node 0's ctdbd has used.
+func (c *cluster) daemonCPU() time.Duration {
+	b, err := os.ReadFile(filepath.Join(c.dir, "node.0", "run", "ctdbd.pid"))
+	if err != nil {
+		return 0
+	}
+	st, err := os.ReadFile("/proc/" + strings.TrimSpace(string(b)) + "/stat")
+	if err != nil {
+		return 0
+	}
+	s := string(st)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	utime, _ := strconv.Atoi(f[11])
+	stime, _ := strconv.Atoi(f[12])
+	return time.Duration(utime+stime) * 10 * time.Millisecond // USER_HZ is 100
+}
+
+// selfCPU returns the CPU time this process has used.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // allOK reports whether `ctdb -X status` shows every node without flags.
