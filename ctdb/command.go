@@ -72,6 +72,9 @@ func (x *cli) commands() []*command {
 		statisticsCommands(),
 		ipCommands(),
 		eventCommands(),
+		dbCommands(),
+		persistentCommands(),
+		backupCommands(),
 	} {
 		all = append(all, family...)
 	}

@@ -107,7 +107,7 @@ func eventRun(ctx context.Context, r *request, timeout, component, event string,
 	default:
 		msg = fmt.Sprintf("Failed to run event %s in %s, result=%d", event, component, res.Result)
 	}
-	return &messageView{Message: msg, Status: int(res.Result)}, nil
+	return &statusMessage{Message: msg, Status: int(res.Result)}, nil
 }
 
 // scriptStatusJS is one script in `ctdb event status`.
@@ -172,11 +172,11 @@ func eventStatus(ctx context.Context, r *request, component, event string) (view
 	case proto.StatusOK:
 	case proto.StatusNotFound:
 		if strings.HasPrefix(errorMessageOf(err), "Event dir") {
-			return &messageView{Message: fmt.Sprintf("Event dir for %s does not exist", component), Status: errnoENOENT}, nil
+			return &statusMessage{Message: fmt.Sprintf("Event dir for %s does not exist", component), Status: errnoENOENT}, nil
 		}
-		return &messageView{Message: fmt.Sprintf("Event %s has never run in %s", event, component), Status: errnoEINVAL}, nil
+		return &statusMessage{Message: fmt.Sprintf("Event %s has never run in %s", event, component), Status: errnoEINVAL}, nil
 	case proto.StatusInvalid:
-		return &messageView{Message: fmt.Sprintf("Unknown error (%d) for event %s in %s", errnoEINVAL, event, component), Status: errnoEINVAL}, nil
+		return &statusMessage{Message: fmt.Sprintf("Unknown error (%d) for event %s in %s", errnoEINVAL, event, component), Status: errnoEINVAL}, nil
 	default:
 		return nil, err
 	}
@@ -248,9 +248,9 @@ func eventScriptEnable(ctx context.Context, r *request, component, script string
 	case proto.StatusOK:
 		return nil, nil
 	case proto.StatusNotFound:
-		return &messageView{Message: fmt.Sprintf("Script %s does not exist in %s", script, component), Status: errnoENOENT}, nil
+		return &statusMessage{Message: fmt.Sprintf("Script %s does not exist in %s", script, component), Status: errnoENOENT}, nil
 	case proto.StatusInvalid:
-		return &messageView{Message: fmt.Sprintf("Script %s is invalid in %s", script, component), Status: errnoEINVAL}, nil
+		return &statusMessage{Message: fmt.Sprintf("Script %s is invalid in %s", script, component), Status: errnoEINVAL}, nil
 	}
 	return nil, err
 }

@@ -251,15 +251,15 @@ func ifaceColumns(info *proto.PublicIPInfo) (active *string, available, configur
 	return active, available, configured
 }
 
-// messageView is an answer CTDB prints on standard output, with the exit
-// status it returns.
-type messageView struct {
+// statusMessage is an answer CTDB prints on standard output instead of
+// a result, with the exit status it returns.
+type statusMessage struct {
 	Message string `json:"message"`
 	Status  int    `json:"status"`
 }
 
-func (v *messageView) writeText(w io.Writer) { fmt.Fprintln(w, v.Message) }
-func (v *messageView) exitStatus() int       { return v.Status }
+func (v *statusMessage) writeText(w io.Writer) { fmt.Fprintln(w, v.Message) }
+func (v *statusMessage) exitStatus() int       { return v.Status }
 
 // ipinfoView is `ctdb ipinfo`.
 type ipinfoView struct {
@@ -302,7 +302,7 @@ func runIPInfo(ctx context.Context, r *request) (view, error) {
 	addr, _ := parseAddr(r.args[0])
 	info, err := r.c.PublicIPInfo(ctx, r.pnn, addr)
 	if proto.StatusOf(err) == proto.StatusNotFound {
-		return &messageView{Message: fmt.Sprintf("Node %d does not know about IP %s", r.pnn, r.args[0]), Status: exitFailure}, nil
+		return &statusMessage{Message: fmt.Sprintf("Node %d does not know about IP %s", r.pnn, r.args[0]), Status: exitFailure}, nil
 	}
 	if err != nil {
 		return nil, err
@@ -348,7 +348,7 @@ func runIfaces(ctx context.Context, r *request) (view, error) {
 	}
 	if len(ifaces) == 0 && r.x.out.mode != modeJSON {
 		// CTDB prints this line whatever the output mode.
-		return &messageView{Message: fmt.Sprintf("No interfaces configured on node %d", r.pnn)}, nil
+		return &statusMessage{Message: fmt.Sprintf("No interfaces configured on node %d", r.pnn)}, nil
 	}
 	v := &ifacesView{PNN: r.pnn, Interfaces: []ifaceJS{}}
 	for _, i := range ifaces {
@@ -388,7 +388,7 @@ func runSetifacelink(ctx context.Context, r *request) (view, error) {
 		return nil, failf("Failed to get interface information from node %d", r.pnn)
 	}
 	if !slices.ContainsFunc(ifaces, func(i proto.Iface) bool { return i.Name == r.args[0] }) {
-		return &messageView{Message: fmt.Sprintf("Interface %s not configured on node %d", r.args[0], r.pnn), Status: exitFailure}, nil
+		return &statusMessage{Message: fmt.Sprintf("Interface %s not configured on node %d", r.args[0], r.pnn), Status: exitFailure}, nil
 	}
 	return nil, r.c.SetIfaceLink(ctx, r.pnn, r.args[0], r.args[1] == "up")
 }

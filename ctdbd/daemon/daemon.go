@@ -27,6 +27,7 @@ import (
 
 	"gctdb/ctdbd/client"
 	"gctdb/ctdbd/internal/config"
+	"gctdb/ctdbd/internal/database"
 	"gctdb/ctdbd/internal/eventd"
 	"gctdb/ctdbd/internal/failover"
 	"gctdb/ctdbd/internal/logging"
@@ -294,6 +295,7 @@ func runCtdbd(ctx context.Context, st *setup, logger *logging.Logger, stop conte
 	},
 		nodeSvc,
 		membership.New(membership.Config{Port: int(st.cfg.LivenessPort())}),
+		database.New(database.Options{}),
 		eventd.New(eventd.Options{Dir: st.paths.LegacyEventsDir(), Env: eventEnv(st), DebugScript: st.cfg.EventDebugScript()}),
 		failover.New(failover.Options{PublicAddressesFile: st.paths.PublicAddressesFile(), Disabled: st.cfg.FailoverDisabled()}),
 	)
@@ -414,7 +416,7 @@ func startTransport(ctx context.Context, st *setup, log *slog.Logger) (service.A
 }
 
 // serviceIDs are the services ctdbd hosts.
-var serviceIDs = []proto.ServiceID{proto.ServiceNode, proto.ServiceMembership, proto.ServiceEvent, proto.ServiceFailover}
+var serviceIDs = []proto.ServiceID{proto.ServiceNode, proto.ServiceMembership, proto.ServiceDatabase, proto.ServiceEvent, proto.ServiceFailover}
 
 func connectTransportd(ctx context.Context, st *setup, log *slog.Logger) (service.AttachFunc, transportHandle, error) {
 	// transportd may still be starting; wait for it a little.

@@ -520,12 +520,3 @@ func (a *AddrIface) DecodeFrom(d *Decoder) {
 	a.Iface = d.String(MaxIfaceName)
 	requireAddr(d, a.Addr, "gratarp")
 }
-
-// U64 is a payload of one u64.
-type U64 struct{ V uint64 }
-
-// AppendTo encodes u.
-func (u *U64) AppendTo(b []byte) []byte { return AppendU64(b, u.V) }
-
-// DecodeFrom decodes u.
-func (u *U64) DecodeFrom(d *Decoder) { u.V = d.U64() }

@@ -35,7 +35,6 @@ func failoverPayloadCases() []payloadCase {
 		{"tcp_connection", &conn, func() Payload { return &TCPConnection{} }},
 		{"tickle_list", &TickleList{Addr: v4, Conns: []TCPConnection{conn}}, func() Payload { return &TickleList{} }},
 		{"addr_iface", &AddrIface{Addr: v4, Iface: "eth0"}, func() Payload { return &AddrIface{} }},
-		{"u64", &U64{V: 0x0102030405060708}, func() Payload { return &U64{} }},
 		{"event_run", &EventRun{Component: "legacy", Event: "takeip", Args: []string{"eth0", "192.168.100.1", "24"}, Timeout: 30 * time.Second}, func() Payload { return &EventRun{} }},
 		{"event_query", &EventQuery{Component: "legacy", Event: "monitor"}, func() Payload { return &EventQuery{} }},
 		{"event_result", &EventResult{
@@ -104,7 +103,6 @@ func FuzzTakeoverRequest(f *testing.F) { fuzzPayload(f, "takeover_request") }
 func FuzzTCPConnection(f *testing.F)   { fuzzPayload(f, "tcp_connection") }
 func FuzzTickleList(f *testing.F)      { fuzzPayload(f, "tickle_list") }
 func FuzzAddrIface(f *testing.F)       { fuzzPayload(f, "addr_iface") }
-func FuzzU64(f *testing.F)             { fuzzPayload(f, "u64") }
 func FuzzEventRun(f *testing.F)        { fuzzPayload(f, "event_run") }
 func FuzzEventQuery(f *testing.F)      { fuzzPayload(f, "event_query") }
 func FuzzEventResult(f *testing.F)     { fuzzPayload(f, "event_result") }

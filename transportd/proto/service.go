@@ -88,6 +88,7 @@ var opcodeNameTables = []map[Opcode]string{
 	messageOpcodeNames,
 	failoverOpcodeNames,
 	eventOpcodeNames,
+	databaseOpcodeNames,
 }
 
 func (op Opcode) String() string {
