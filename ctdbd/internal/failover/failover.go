@@ -891,6 +891,11 @@ func (s *Service) setRemoteTickles(l *proto.TickleList) {
 	s.tick.setRemote(addr, conns)
 }
 
+// isolationDelay is how long a node hosts addresses without any leader:
+// long enough for a new leader to be elected after the old one died, as
+// short as the others' failure detection.
+const isolationDelay = 2 * time.Second
+
 // rogueRetry is how long a node waits before trying again to remove an
 // address it does not host from its interface.
 const rogueRetry = 5 * time.Second
@@ -914,7 +919,10 @@ func (s *Service) verify(ctx context.Context) {
 	var retake, rogue, drop []fix
 	needRun := false
 	s.mu.Lock()
-	inactive := s.flags&proto.NodeFlagsInactive != 0
+	// A node without a leader is cut off from the cluster (or the
+	// cluster has none): the others take its addresses over, so it must
+	// let them go, or both would answer for them when the network heals.
+	inactive := s.flags&proto.NodeFlagsInactive != 0 || s.lead.leaderless() > isolationDelay
 	now := time.Now()
 	for _, p := range s.tab.sorted() {
 		ifc, isPresent := presentOn(present, p)

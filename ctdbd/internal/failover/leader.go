@@ -31,6 +31,8 @@ type leadership interface {
 	// verify returns nil (and the term, 0 when there are none) while
 	// this node leads; errNotLeader otherwise.
 	verify(ctx context.Context) (uint64, error)
+	// leaderless is how long no leader has been known, 0 while one is.
+	leaderless() time.Duration
 }
 
 // lowestConnected is the stand-in leadership used until the cluster
@@ -111,6 +113,9 @@ func (l *lowestConnected) leader() (uint32, bool) {
 	defer l.mu.Unlock()
 	return l.cur, l.ok
 }
+
+// leaderless is always 0: every node of a partition leads it.
+func (l *lowestConnected) leaderless() time.Duration { return 0 }
 
 func (l *lowestConnected) verify(context.Context) (uint64, error) {
 	if p, ok := l.leader(); ok && p == l.self {

@@ -229,6 +229,7 @@ func (l *fixedLeader) start(context.Context)      {}
 func (l *fixedLeader) handle(*proto.Message) bool { return false }
 func (l *fixedLeader) refresh() bool              { return false }
 func (l *fixedLeader) leader() (uint32, bool)     { return 0, l.leads }
+func (l *fixedLeader) leaderless() time.Duration  { return 0 }
 func (l *fixedLeader) verify(context.Context) (uint64, error) {
 	if l.leads {
 		return 3, nil
