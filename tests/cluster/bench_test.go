@@ -3,6 +3,7 @@
 package cluster
 
 import (
+	"os"
 	"slices"
 	"testing"
 	"time"
@@ -14,22 +15,36 @@ import (
 // link goes), "cut" drops all its traffic while it keeps running. Each
 // operation is one failure of a node hosting addresses that does not
 // lead, followed by its return; the metrics are the median and maximum
-// over all operations.
+// over all operations. The ctdb runs do the same with Debian's CTDB 4.17
+// (skipped when it is not installed).
 //
 //	go test -tags integration -run '^$' -bench ClusterFailover -benchtime 20x ./tests/cluster/
+//
+// The time of a b.Loop operation includes the node's return; the
+// failover times are the metrics.
 func BenchmarkClusterFailover(b *testing.B) {
-	for _, mode := range []string{"kill", "cut"} {
-		b.Run(mode, func(b *testing.B) {
-			c := New(b, Options{Net: map[string]byte{"kill": 20, "cut": 21}[mode], Tunables: fastTunables})
+	for k, run := range []struct {
+		name string
+		ctdb bool
+		mode string
+	}{{"gctdb/kill", false, "kill"}, {"gctdb/cut", false, "cut"}, {"ctdb/kill", true, "kill"}, {"ctdb/cut", true, "cut"}} {
+		mode := run.mode
+		b.Run(run.name, func(b *testing.B) {
+			c := New(b, Options{Net: byte(20 + k), Tunables: fastTunables, CTDB: run.ctdb})
 			c.StartServers()
 			c.Start()
 			if err := c.WaitHealthy(c.All(), 30*time.Second); err != nil {
 				b.Fatal(err)
 			}
 			waitSettled(b, c, c.All())
+			// GCTDB_BENCH_SETTLE waits that long before each failure (CTDB
+			// waits RerecoveryTimeout, 10 s, after a recovery before it
+			// moves addresses again).
+			pause, _ := time.ParseDuration(os.Getenv("GCTDB_BENCH_SETTLE"))
 			var times []time.Duration
 			round := 0
 			for b.Loop() {
+				time.Sleep(pause)
 				victim := 1 + round%(len(c.Nodes)-1)
 				round++
 				moved := hostedOn(c, victim)

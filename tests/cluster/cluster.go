@@ -52,7 +52,18 @@ type Options struct {
 	Tunables map[string]uint32
 	// SetupArgs are extra local_daemons.sh setup options.
 	SetupArgs []string
+	// CTDB runs Debian's CTDB 4.17 (/usr/sbin/ctdbd, /usr/bin/ctdb) with
+	// the same configuration and event scripts instead of gctdb, for
+	// side-by-side measurements; the test skips when it is missing.
+	CTDB bool
 }
+
+// CTDB 4.17's binaries and helpers, as Debian installs them.
+const (
+	ctdbDaemon  = "/usr/sbin/ctdbd"
+	ctdbTool    = "/usr/bin/ctdb"
+	ctdbHelpers = "/usr/libexec/ctdb"
+)
 
 // Iface is every node's (and the client's) interface name.
 const Iface = "eth0"
@@ -85,6 +96,8 @@ type Cluster struct {
 	Client     *netns.NS
 	ClientAddr netip.Addr
 	hub        *netns.NS
+	// ctdb is set when the nodes run Debian's CTDB.
+	ctdb bool
 
 	servers sync.WaitGroup
 	stop    chan struct{}
@@ -106,12 +119,15 @@ func New(t testing.TB, opts Options) *Cluster {
 		stop:   make(chan struct{}),
 	}
 	c.hub = netns.New(t) // skips without root
-	c.Bin = localdaemons.BinDir(t)
 	dir, err := os.MkdirTemp("", "gcl")
 	if err != nil {
 		t.Fatal(err)
 	}
 	c.Dir = dir
+	c.Bin, c.ctdb = localdaemons.BinDir(t), opts.CTDB
+	if opts.CTDB {
+		c.Bin = ctdbBinDir(t, dir)
+	}
 	t.Cleanup(func() {
 		if t.Failed() && os.Getenv("GCTDB_KEEP_FAILED") != "" {
 			t.Logf("keeping %s", dir)
@@ -170,7 +186,7 @@ func (c *Cluster) setup(nodes, public string, opts Options) {
 	}
 	args := append([]string{c.Dir, "setup", "-N", nodesPath, "-P", pubPath}, opts.SetupArgs...)
 	cmd := exec.Command(filepath.Join(localdaemons.RepoDir(), "tests", "local_daemons.sh"), args...)
-	cmd.Env = append(os.Environ(), "GCTDB_BINDIR="+c.Bin)
+	cmd.Env = c.implEnv()
 	if out, err := cmd.CombinedOutput(); err != nil {
 		c.t.Fatalf("local_daemons.sh setup: %v\n%s", err, out)
 	}
@@ -190,12 +206,36 @@ func (c *Cluster) setup(nodes, public string, opts Options) {
 
 // Env is the environment of commands run for node i.
 func (c *Cluster) Env(i int) []string {
-	return append(os.Environ(),
-		"CTDB_TEST_MODE=yes",
-		"CTDB_BASE="+c.Nodes[i].Base,
-		"PATH="+c.Bin+":"+os.Getenv("PATH"),
-		"GCTDB_BINDIR="+c.Bin,
-	)
+	return append(c.implEnv(), "CTDB_TEST_MODE=yes", "CTDB_BASE="+c.Nodes[i].Base)
+}
+
+// implEnv selects the implementation for local_daemons.sh and the
+// daemons: gctdb's binaries, or CTDB's with its helpers.
+func (c *Cluster) implEnv() []string {
+	env := append(os.Environ(), "PATH="+c.Bin+":"+os.Getenv("PATH"))
+	if c.ctdb {
+		return append(env, "LOCAL_DAEMONS_USE_PATH=1", "CTDB_TEST_HELPER_BINDIR="+ctdbHelpers)
+	}
+	return append(env, "GCTDB_BINDIR="+c.Bin)
+}
+
+// ctdbBinDir is a directory with CTDB's ctdbd and ctdb only, to put
+// first on PATH.
+func ctdbBinDir(t testing.TB, dir string) string {
+	t.Helper()
+	if _, err := os.Stat(ctdbDaemon); err != nil {
+		t.Skip("CTDB 4.17 is not installed (apt-get install ctdb)")
+	}
+	bin := filepath.Join(dir, "ctdb-bin")
+	if err := os.MkdirAll(bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, target := range map[string]string{"ctdbd": ctdbDaemon, "ctdb": ctdbTool} {
+		if err := os.Symlink(target, filepath.Join(bin, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return bin
 }
 
 // Socket is node i's daemon socket; unix sockets are reachable from any
@@ -424,6 +464,9 @@ func (c *Cluster) WaitHealthy(up []int, timeout time.Duration) error {
 }
 
 func (c *Cluster) healthy(up []int) error {
+	if c.ctdb {
+		return c.healthyCLI(up)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	for _, i := range up {
@@ -446,6 +489,30 @@ func (c *Cluster) healthy(up []int) error {
 		for _, j := range up {
 			if f := m.Nodes[j].Flags; f != 0 {
 				return fmt.Errorf("node %d sees node %d %s", i, j, proto.NodeFlagsString(f))
+			}
+		}
+	}
+	return nil
+}
+
+// healthyCLI is healthy through the ctdb tool, for CTDB's daemons.
+func (c *Cluster) healthyCLI(up []int) error {
+	for _, i := range up {
+		if r := c.Ctdb(i, "runstate", "running"); r.Exit != 0 {
+			return fmt.Errorf("node %d: %s%s", i, r.Stdout, r.Stderr)
+		}
+		r := c.Ctdb(i, "-X", "status")
+		if r.Exit != 0 {
+			return fmt.Errorf("node %d: ctdb status: %s", i, r.Stderr)
+		}
+		for _, line := range strings.Split(strings.TrimSpace(r.Stdout), "\n")[1:] {
+			f := strings.Split(strings.Trim(line, "|"), "|")
+			pnn, err := strconv.Atoi(f[0])
+			if err != nil || len(f) < 10 {
+				return fmt.Errorf("node %d: ctdb -X status: %q", i, line)
+			}
+			if slices.Contains(up, pnn) && slices.ContainsFunc(f[2:9], func(v string) bool { return v != "0" }) {
+				return fmt.Errorf("node %d sees node %d: %s", i, pnn, line)
 			}
 		}
 	}

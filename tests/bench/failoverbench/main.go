@@ -169,6 +169,10 @@ func series(cfg config, im impl, settled bool) ([]time.Duration, error) {
 			time.Sleep(cfg.settle)
 		}
 		victim, err := b.victim(all)
+		for wait := time.Now(); err != nil && time.Since(wait) < 30*time.Second; {
+			time.Sleep(100 * time.Millisecond)
+			victim, err = b.victim(all)
+		}
 		if err != nil {
 			return nil, err
 		}
