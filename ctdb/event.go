@@ -89,6 +89,10 @@ func eventRun(ctx context.Context, r *request, timeout, component, event string,
 		secs = 0
 	}
 	res, err := r.c.EventRun(ctx, client.Local, component, event, time.Duration(secs)*time.Second, args...)
+	if proto.StatusOf(err) == proto.StatusInvalid {
+		// An unknown event or wrong arguments: CTDB's EINVAL.
+		return &statusMessage{Message: fmt.Sprintf("Failed to run event %s in %s, result=%d", event, component, errnoEINVAL), Status: errnoEINVAL}, nil
+	}
 	if err != nil {
 		return nil, failf("Failed to run event %s in %s: %s", event, component, errorMessage(err))
 	}
