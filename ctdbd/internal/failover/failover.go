@@ -84,7 +84,9 @@ type Service struct {
 	fwdWanted    bool
 	fwdRebalance []uint32
 	rogueTried   map[netip.Addr]time.Time
-	lastShare    time.Time
+	// maxTerm is the newest leader term seen in takes and releases.
+	maxTerm   uint64
+	lastShare time.Time
 
 	// ipMu serialises changes of the addresses this node hosts.
 	ipMu sync.Mutex
@@ -710,8 +712,27 @@ func presentOn(all map[netip.Addr]string, p *pubAddr) (string, bool) {
 	return iface, true
 }
 
+// errStaleTerm refuses a take or release from a deposed leader.
+var errStaleTerm = fmt.Errorf("%w: a newer leader has spoken", errNotLeader)
+
+// checkTerm refuses leader requests of a term older than the newest seen
+// (a deposed leader's late messages) and remembers the newest. Term 0
+// (no cluster lock terms) is always accepted.
+func (s *Service) checkTerm(term uint64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if term != 0 && term < s.maxTerm {
+		return errStaleTerm
+	}
+	s.maxTerm = max(s.maxTerm, term)
+	return nil
+}
+
 // takeIP hosts an address on this node.
 func (s *Service) takeIP(ctx context.Context, a proto.IPAssignment) error {
+	if err := s.checkTerm(a.Term); err != nil {
+		return err
+	}
 	s.ipMu.Lock()
 	defer s.ipMu.Unlock()
 	s.mu.Lock()
@@ -800,6 +821,9 @@ func (s *Service) announce(ctx context.Context, iface string, addr netip.Addr, c
 // releaseIP gives an address up if this node has it and records its new
 // holder.
 func (s *Service) releaseIP(ctx context.Context, a proto.IPAssignment) error {
+	if err := s.checkTerm(a.Term); err != nil {
+		return err
+	}
 	s.ipMu.Lock()
 	defer s.ipMu.Unlock()
 	s.mu.Lock()

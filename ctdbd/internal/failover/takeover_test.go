@@ -409,3 +409,14 @@ func TestDriverMove(t *testing.T) {
 	f.mu.Unlock()
 	assert.ErrorIs(t, waitRun(t, d.move(ipB, from)), errCannotHost)
 }
+
+func TestStaleTermsRefused(t *testing.T) {
+	s := New(Options{})
+	require.NoError(t, s.checkTerm(5))
+	require.NoError(t, s.checkTerm(5))
+	assert.ErrorIs(t, s.checkTerm(4), errNotLeader, "a deposed leader's late request")
+	require.NoError(t, s.checkTerm(0), "no terms without a cluster lock")
+	require.NoError(t, s.checkTerm(6))
+	assert.ErrorIs(t, s.checkTerm(5), errStaleTerm)
+	assert.Equal(t, proto.StatusNotLeader, statusOf(errStaleTerm))
+}
