@@ -47,6 +47,7 @@ func main() {
 	flag.StringVar(&cfg.prefix, "prefix", "127.106.96", "address prefix of the bench cluster (127.x.y)")
 	flag.DurationVar(&cfg.settle, "settle", 12*time.Second, "wait before a kill in the settled series")
 	only := flag.String("only", "", "run only this implementation (gctdb or ctdb)")
+	which := flag.String("series", "immediate,settled", "the series to run")
 	flag.Parse()
 	repo, err := repoDir()
 	if err != nil {
@@ -63,6 +64,9 @@ func main() {
 			continue
 		}
 		for _, settled := range []bool{false, true} {
+			if !strings.Contains(*which, map[bool]string{false: "immediate", true: "settled"}[settled]) {
+				continue
+			}
 			times, err := series(cfg, im, settled)
 			if err != nil {
 				fail(fmt.Errorf("%s: %w", im.name, err))
@@ -259,7 +263,8 @@ func (b *bench) wait(up []int, everyNode bool, limit time.Duration) (time.Durati
 	}
 }
 
-// victim picks a node that hosts addresses and does not lead.
+// victim picks a node that hosts addresses and does not lead, asking
+// each node about itself.
 func (b *bench) victim(up []int) (int, error) {
 	leader := -1
 	if out, err := b.ctdb(up[0], "leader"); err == nil {
@@ -268,14 +273,18 @@ func (b *bench) victim(up []int) (int, error) {
 		// gctdb before the cluster service: the lowest connected node.
 		leader = 0
 	}
-	out, err := b.ctdb(up[0], "-X", "ip", "all")
-	if err != nil {
-		return 0, err
-	}
-	for _, l := range strings.Split(strings.TrimSpace(out), "\n")[1:] {
-		f := strings.Split(l, "|")
-		if pnn, err := strconv.Atoi(f[2]); err == nil && pnn >= 0 && pnn != leader {
-			return pnn, nil
+	for _, n := range up {
+		if n == leader {
+			continue
+		}
+		out, err := b.ctdb(n, "-X", "ip")
+		if err != nil {
+			continue
+		}
+		for _, l := range strings.Split(strings.TrimSpace(out), "\n")[1:] {
+			if f := strings.Split(l, "|"); len(f) >= 3 && f[2] == strconv.Itoa(n) {
+				return n, nil
+			}
 		}
 	}
 	return 0, errors.New("no node but the leader hosts addresses")
