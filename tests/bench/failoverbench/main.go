@@ -190,7 +190,9 @@ func series(cfg config, im impl, settled bool) ([]time.Duration, error) {
 			return nil, err
 		}
 		if _, err := b.waitPlaced(survivors, time.Minute); err != nil {
-			return nil, fmt.Errorf("run %d: %w", r, err)
+			// Counted at the limit: CTDB sometimes bans its nodes
+			// after a kill during a recovery.
+			fmt.Fprintf(os.Stderr, "%s run %d: %v\n", im.name, r, err)
 		}
 		took := time.Since(start)
 		times = append(times, took)
@@ -202,7 +204,7 @@ func series(cfg config, im impl, settled bool) ([]time.Duration, error) {
 		// The returning node gets addresses back; should it not (CTDB
 		// sometimes keeps it empty), any node hosting them will do.
 		if _, err := b.waitPlaced(all, 30*time.Second); err != nil {
-			if _, err := b.waitHosted(all, 30*time.Second); err != nil {
+			if _, err := b.waitHosted(all, 5*time.Minute); err != nil {
 				return nil, err
 			}
 		}
