@@ -198,6 +198,13 @@ func series(cfg config, im impl, settled bool) ([]time.Duration, error) {
 		times = append(times, took)
 		fmt.Fprintf(os.Stderr, "%s %v run %d: node %d -> %v\n", im.name, map[bool]string{false: "immediate", true: "settled"}[settled], r, victim, took)
 		waitGone(pid)
+		// CTDB's event daemon outlives a killed ctdbd for a moment and a
+		// new ctdbd cannot start while it holds its socket.
+		for _, helper := range []string{"eventd.pid", "transportd.pid"} {
+			if hp := readPID(filepath.Join(dir, fmt.Sprintf("node.%d", victim), "run", helper)); hp > 0 {
+				waitGone(hp)
+			}
+		}
 		if err := b.harness("start", strconv.Itoa(victim)); err != nil {
 			return nil, err
 		}
