@@ -58,7 +58,7 @@ func BenchmarkClusterFailover(b *testing.B) {
 				} else {
 					c.Cut(victim, CutDrop)
 				}
-				times = append(times, waitReachable(b, c, moved, up, start, time.Minute))
+				times = append(times, waitReachable(b, c, moved, up, start, 3*time.Minute))
 				if mode == "kill" {
 					c.PowerOn(victim)
 				} else {

@@ -301,6 +301,13 @@ func (c *Cluster) Kill(i int) {
 			c.t.Fatalf("node %d (pid %d) survived SIGKILL", i, pid)
 		}
 	}
+	// CTDB's event daemon lingers for a moment after its ctdbd; a new
+	// ctdbd cannot start before it is gone.
+	for _, helper := range []string{"eventd.pid", "transportd.pid"} {
+		if pid := localdaemons.ReadPID(filepath.Join(n.Base, "run", helper)); pid > 0 {
+			localdaemons.WaitGone(pid, 10*time.Second)
+		}
+	}
 }
 
 // PowerOff is a node dying as a whole: its daemon is killed and, a moment
