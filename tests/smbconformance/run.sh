@@ -1,26 +1,39 @@
 #!/bin/bash
-# Run smbtorture tests against gctdb's smbd.
+# Run smbtorture tests against gctdb's smbd, or against Samba 4.17's smbd
+# for comparison.
 #
-#   tests/smbconformance/run.sh            run every test in passing.txt
-#   tests/smbconformance/run.sh smb2.lock  run the named tests or suites
+#   tests/smbconformance/run.sh [--samba] [TEST...]
 #
-# Starts smbd (development in-memory state store) on 127.0.0.$HOSTNUM with
-# a temporary share, prints one line per test and "N passed, N failed",
-# and exits non-zero if a test failed. Later this runner starts a gctdb
-# cluster through the local-daemons harness instead.
+# Without TEST it runs every test in passing.txt. It starts smbd
+# (development in-memory state store) on 127.0.0.$N:$SMBD_PORT, or with
+# --samba Samba's own smbd on 127.107.0.$N:445 (samba.sh), with a
+# temporary share, prints one line per test and "N passed, N failed", and
+# exits non-zero if a test failed.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
-addr=${SMBD_ADDR:-127.0.0.$(( (RANDOM % 200) + 20 ))}
-port=${SMBD_PORT:-4455}
+samba=
+if [ "${1:-}" = --samba ]; then
+	samba=1
+	shift
+fi
+n=$(((RANDOM % 200) + 20))
 work=$(mktemp -d /tmp/gctdb-smbconf.XXXXXX)
-trap 'kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; rm -rf "$work"' EXIT
-
+chmod 755 "$work" && mkdir "$work/share"
 command -v smbtorture >/dev/null || { echo "smbtorture is not installed" >&2; exit 1; }
-(cd "$root" && go build -o "$work/smbd" ./smbd) || exit 1
-mkdir "$work/share"
-echo "tester:Secret-42" > "$work/users"
-cat > "$work/smb.conf" <<CONF
+
+if [ -n "$samba" ]; then
+	addr=${SMBD_ADDR:-127.107.0.$n}
+	port=445
+	trap '"$here/samba.sh" stop "$work/samba"; rm -rf "$work"' EXIT
+	"$here/samba.sh" start "$work/samba" "$addr" "$work/share" || exit 1
+else
+	addr=${SMBD_ADDR:-127.0.0.$n}
+	port=${SMBD_PORT:-4455}
+	trap 'kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; rm -rf "$work"' EXIT
+	(cd "$root" && go build -o "$work/smbd" ./smbd) || exit 1
+	echo "tester:Secret-42" > "$work/users"
+	cat > "$work/smb.conf" <<CONF
 [global]
 	interfaces = $addr
 	bind interfaces only = yes
@@ -33,13 +46,14 @@ cat > "$work/smb.conf" <<CONF
 	read only = no
 	smb encrypt = required
 CONF
-"$work/smbd" -s "$work/smb.conf" -F --dev-memory-state --dev-users "$work/users" \
-	>"$work/smbd.log" 2>&1 &
-pid=$!
-for _ in $(seq 100); do
-	(echo >"/dev/tcp/$addr/$port") 2>/dev/null && break
-	sleep 0.1 # polling for the listener, not waiting for a condition to settle
-done
+	"$work/smbd" -s "$work/smb.conf" -F --dev-memory-state --dev-users "$work/users" \
+		>"$work/smbd.log" 2>&1 &
+	pid=$!
+	for _ in $(seq 100); do
+		(echo >"/dev/tcp/$addr/$port") 2>/dev/null && break
+		sleep 0.1 # polling for the listener, not waiting for a condition to settle
+	done
+fi
 
 if [ $# -gt 0 ]; then
 	list=$(printf '%s\n' "$@")
@@ -57,10 +71,15 @@ while read -r name rest; do
 	out=$(smbtorture "//$addr/$share" -p "$port" -U tester%Secret-42 --target=samba3 \
 		"${args[@]}" "$name" 2>&1)
 	while read -r res tname; do
+		# One line per result: the test as passing.txt names it, or
+		# SUITE.TEST for the tests of a suite named as a whole.
+		tname=${tname%% *}
+		full=$name
+		[ "${name##*.}" = "$tname" ] || full=$name.$tname
 		case $res in
-		success:) passed=$((passed + 1)); echo "ok   $name ${tname%% *}" ;;
-		failure:|error:) failed=$((failed + 1)); echo "FAIL $name ${tname%% *}" ;;
-		skip:) echo "skip $name ${tname%% *}" ;;
+		success:) passed=$((passed + 1)); echo "ok   $full${rest:+ $rest}" ;;
+		failure:|error:) failed=$((failed + 1)); echo "FAIL $full${rest:+ $rest}" ;;
+		skip:) echo "skip $full${rest:+ $rest}" ;;
 		esac
 	done < <(grep -E '^(success|failure|error|skip): ' <<<"$out")
 done <<<"$list"

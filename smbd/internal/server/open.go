@@ -44,6 +44,12 @@ func (o *open) name() string {
 	return o.rel
 }
 
+func (o *open) setPosition(p uint64) {
+	o.mu.Lock()
+	o.position = p
+	o.mu.Unlock()
+}
+
 func (o *open) fs() *vfs.FS { return o.tree.share.fs }
 
 // lookupOpen resolves a FileId of a request, honouring the related
