@@ -4,7 +4,12 @@
 GO      ?= go
 BIN     := bin
 # Binaries: name=package
-CMDS    := ctdbd=./ctdbd ctdb=./ctdb onnode=./ctdb/onnode transportd=./transportd
+CMDS    := ctdbd=./ctdbd ctdb=./ctdb onnode=./ctdb/onnode transportd=./transportd \
+	fetch_ring=./tests/src/fetch_ring fetch_readonly=./tests/src/fetch_readonly \
+	message_ring=./tests/src/message_ring tunnel_test=./tests/src/tunnel_test \
+	transaction_loop=./tests/src/transaction_loop update_record=./tests/src/update_record \
+	update_record_persistent=./tests/src/update_record_persistent \
+	dummy_client=./tests/src/dummy_client ctdb-db-test=./tests/src/ctdb-db-test
 
 .PHONY: build test unit integration fuzz run stop clean
 

@@ -70,6 +70,9 @@ func (x *cli) commands() []*command {
 		tunableCommands(),
 		debugCommands(),
 		statisticsCommands(),
+		dbCommands(),
+		persistentCommands(),
+		backupCommands(),
 	} {
 		all = append(all, family...)
 	}

@@ -108,15 +108,15 @@ func normalizePID(s string) string {
 }
 
 var (
-	statsTextRE    = regexp.MustCompile(`(?m)^( +[a-z_]+ +)\d+$`)
+	statsTextRE    = regexp.MustCompile(`(?m)^( +[a-z_]+) +\d+$`)
 	statsMachineRE = regexp.MustCompile(`(?m)^(\|?\d+\|)?1\|\d+\|\d+\|[\d|.]+$`)
 	statsJSONRE    = regexp.MustCompile(`(?m)^(\s+"[a-z]+[_.][a-z_.]+": )\d+(,?)$`)
 )
 
 // normalizeStats replaces counter values, which count the test's own
-// traffic.
+// traffic, and their padding, which depends on how many digits they have.
 func normalizeStats(s string) string {
-	s = statsTextRE.ReplaceAllString(s, "${1}<N>")
+	s = statsTextRE.ReplaceAllString(s, "${1} <N>")
 	s = statsMachineRE.ReplaceAllStringFunc(s, func(line string) string {
 		return regexp.MustCompile(`\d+(\.\d+)?`).ReplaceAllString(line, "<N>")
 	})

@@ -43,7 +43,7 @@ type statusSection struct {
 }
 
 // defaultStatusHooks are the status parts of the services gctdb has.
-func defaultStatusHooks() statusHooks { return statusHooks{} }
+func defaultStatusHooks() statusHooks { return statusHooks{sections: dbStatusSections()} }
 
 func statusCommands() []*command {
 	return []*command{

@@ -28,12 +28,14 @@ func TestNodeCalls(t *testing.T) {
 		return err == nil && m.Nodes[1].Flags == 0
 	}, 20*time.Second, 20*time.Millisecond)
 
+	// The client count reaches the node service asynchronously.
+	require.Eventually(t, func() bool {
+		n, err := c.Ping(ctx, client.Local)
+		return err == nil && n == 1
+	}, 10*time.Second, 10*time.Millisecond, "this client is connected to node 0")
 	for _, pnn := range []uint32{client.Local, 1} {
-		n, err := c.Ping(ctx, pnn)
+		_, err := c.Ping(ctx, pnn)
 		require.NoError(t, err)
-		if pnn == client.Local {
-			assert.Equal(t, uint32(1), n, "this client is connected to node 0")
-		}
 		got, err := c.GetPNN(ctx, pnn)
 		require.NoError(t, err)
 		assert.Equal(t, map[uint32]uint32{client.Local: 0, 1: 1}[pnn], got)
@@ -46,12 +48,16 @@ func TestNodeCalls(t *testing.T) {
 		u, err := c.Uptime(ctx, pnn)
 		require.NoError(t, err)
 		assert.False(t, u.Start.Time().After(u.Now.Time()))
-		m, err := c.NodeMap(ctx, pnn)
-		require.NoError(t, err)
-		assert.Equal(t, []proto.NodeInfo{
+		// Each node learns the other's capabilities from its announcement.
+		want := []proto.NodeInfo{
 			{PNN: 0, Addr: "127.0.78.71", Caps: proto.CapLeader | proto.CapLMaster},
 			{PNN: 1, Addr: "127.0.78.72", Caps: proto.CapLeader | proto.CapLMaster},
-		}, m.Nodes)
+		}
+		var m *proto.NodeMap
+		require.Eventually(t, func() bool {
+			m, err = c.NodeMap(ctx, pnn)
+			return err == nil && assert.ObjectsAreEqual(want, m.Nodes)
+		}, 10*time.Second, 10*time.Millisecond, "node map of %d: %+v", pnn, m)
 	}
 
 	list, err := c.ListTunables(ctx, 1)

@@ -27,6 +27,7 @@ import (
 
 	"gctdb/ctdbd/client"
 	"gctdb/ctdbd/internal/config"
+	"gctdb/ctdbd/internal/database"
 	"gctdb/ctdbd/internal/logging"
 	"gctdb/ctdbd/internal/membership"
 	"gctdb/ctdbd/internal/node"
@@ -290,6 +291,7 @@ func runCtdbd(ctx context.Context, st *setup, logger *logging.Logger, stop conte
 	},
 		nodeSvc,
 		membership.New(membership.Config{Port: int(st.cfg.LivenessPort())}),
+		database.New(database.Options{}),
 	)
 
 	hostCtx, stopHost := context.WithCancel(context.WithoutCancel(ctx))
@@ -363,7 +365,7 @@ func startTransport(ctx context.Context, st *setup, log *slog.Logger) (service.A
 }
 
 // serviceIDs are the services ctdbd hosts.
-var serviceIDs = []proto.ServiceID{proto.ServiceNode, proto.ServiceMembership}
+var serviceIDs = []proto.ServiceID{proto.ServiceNode, proto.ServiceMembership, proto.ServiceDatabase}
 
 func connectTransportd(ctx context.Context, st *setup, log *slog.Logger) (service.AttachFunc, transportHandle, error) {
 	// transportd may still be starting; wait for it a little.

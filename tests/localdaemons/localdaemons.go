@@ -51,6 +51,16 @@ var commands = map[string]string{
 	"ctdb":       "./ctdb",
 	"onnode":     "./ctdb/onnode",
 	"transportd": "./transportd",
+
+	"fetch_ring":               "./tests/src/fetch_ring",
+	"fetch_readonly":           "./tests/src/fetch_readonly",
+	"message_ring":             "./tests/src/message_ring",
+	"tunnel_test":              "./tests/src/tunnel_test",
+	"transaction_loop":         "./tests/src/transaction_loop",
+	"update_record":            "./tests/src/update_record",
+	"update_record_persistent": "./tests/src/update_record_persistent",
+	"dummy_client":             "./tests/src/dummy_client",
+	"ctdb-db-test":             "./tests/src/ctdb-db-test",
 }
 
 // BinDir returns a directory with every gctdb binary: GCTDB_BINDIR if

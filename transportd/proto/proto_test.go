@@ -26,6 +26,10 @@ type payloadCase struct {
 }
 
 func payloadCases() []payloadCase {
+	return append(basePayloadCases(), databasePayloadCases()...)
+}
+
+func basePayloadCases() []payloadCase {
 	return []payloadCase{
 		{"hello", &Hello{MinVersion: 1, MaxVersion: 3, Role: RoleService, PNN: 2, Name: "gctdb ctdbd", Services: []ServiceID{ServiceNode, ServiceCluster}}, func() Payload { return &Hello{} }},
 		{"hello_accept", &HelloAccept{Version: 1, PNN: 7, ConnID: 0x1122334455667788, Name: "transportd"}, func() Payload { return &HelloAccept{} }},

@@ -86,6 +86,7 @@ var opcodeNameTables = []map[Opcode]string{
 	nodeOpcodeNames,
 	membershipOpcodeNames,
 	messageOpcodeNames,
+	databaseOpcodeNames,
 }
 
 func (op Opcode) String() string {

@@ -118,9 +118,11 @@ func (c *localConn) serve(ctx context.Context) {
 	if c.role == proto.RoleClient {
 		c.t.publishClientCount()
 		// Services holding state for the client (record locks, srvids)
-		// release it at once.
+		// release it at once. Not with priority: the announcement must
+		// reach a service process after the client's last frames (a
+		// store sent just before it closed), not overtake them.
 		c.t.notify(proto.Endpoint{PNN: c.t.self, Service: proto.ServiceMessage, ID: proto.SrvIDClientGone},
-			proto.OpClientGone, &proto.ClientGone{ConnID: c.id, PID: uint32(c.pid)}, true)
+			proto.OpClientGone, &proto.ClientGone{ConnID: c.id, PID: uint32(c.pid)}, false)
 	}
 }
 
