@@ -51,6 +51,8 @@ var commands = map[string]string{
 	"ctdb":       "./ctdb",
 	"onnode":     "./ctdb/onnode",
 	"transportd": "./transportd",
+	"smbd":       "./smbd",
+	"smbpasswd":  "./smbd/smbpasswd",
 
 	"fetch_ring":               "./tests/src/fetch_ring",
 	"fetch_readonly":           "./tests/src/fetch_readonly",
@@ -214,7 +216,7 @@ func (c *Cluster) Start(nodes ...int) {
 		return
 	}
 	for _, n := range nodes {
-		cmd := exec.Command("sh", "-c", `if grep -q "^[[:space:]]*transport = transportd" "$CTDB_BASE/ctdb.conf" ; then transportd || exit 1 ; fi ; ctdbd`)
+		cmd := exec.Command("sh", "-c", `if grep -q "^[[:space:]]*transport = transportd" "$CTDB_BASE/ctdb.conf" ; then transportd || exit 1 ; fi ; ctdbd || exit 1 ; if [ -f "$CTDB_BASE/smb.conf" ] ; then smbd -s "$CTDB_BASE/smb.conf" ; fi`)
 		cmd.Env = c.NodeEnv(n)
 		out, err := cmd.CombinedOutput()
 		// Record what did start even on failure, so cleanup kills it.
@@ -249,7 +251,7 @@ func (c *Cluster) recordPIDs(n int) {
 	if c.pids[n] == nil {
 		c.pids[n] = make(map[int]bool)
 	}
-	for _, app := range []string{"ctdbd", "transportd"} {
+	for _, app := range []string{"ctdbd", "transportd", "smbd"} {
 		if pid := readPID(filepath.Join(c.Base(n), "run", app+".pid")); pid > 0 {
 			c.pids[n][pid] = true
 		}

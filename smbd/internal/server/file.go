@@ -57,17 +57,22 @@ func (c *conn) ioConflict(r *request, o *open, off, n uint64, write bool) wire.S
 	if n == 0 {
 		return wire.StatusOK
 	}
-	l, err := c.srv.cfg.Store.ReadLocks(r.ctx, o.key)
-	if err != nil {
-		return wire.StatusInternalError
+	for attempt := 0; ; attempt++ {
+		l, err := c.srv.cfg.Store.ReadLocks(r.ctx, o.key)
+		if err != nil {
+			return wire.StatusInternalError
+		}
+		if l.IOConflict(o.ref, off, n, write) {
+			if attempt == 0 && c.srv.dropGoneOwners(r.ctx, o.key, l.Owners(c.srv.self)) {
+				continue
+			}
+			return wire.StatusFileLockConflict
+		}
+		if write && l.LevelII > 0 {
+			c.srv.breakLevelII(r.ctx, o)
+		}
+		return wire.StatusOK
 	}
-	if l.IOConflict(o.ref, off, n, write) {
-		return wire.StatusFileLockConflict
-	}
-	if write && l.LevelII > 0 {
-		c.srv.breakLevelII(r.ctx, o)
-	}
-	return wire.StatusOK
 }
 
 // breakIIOnWrite breaks other opens' level II oplocks before a change of

@@ -119,7 +119,7 @@ func (c *conn) handleSessionSetup(r *request) wire.Status {
 	if c.dialect == wire.Dialect311 && !reauth {
 		s.preauth.Update(r.msg)
 	}
-	token, done, aerr := ex.Step(req.SecurityBuffer)
+	token, done, aerr := ex.Step(r.ctx, req.SecurityBuffer)
 	if aerr != nil {
 		c.log.Info("authentication failed", "err", aerr)
 		status := wire.StatusLogonFailure
@@ -241,7 +241,7 @@ func (c *conn) establish(r *request, s *session, req *wire.SessionSetupRequest, 
 	}
 	s.authDone = true
 	if err := c.srv.cfg.Store.PutSession(r.ctx, state.Session{
-		ID: s.id, ClientGUID: c.clientGUID, Node: c.srv.cfg.Node, Dialect: c.dialect, User: s.user,
+		ID: s.id, ClientGUID: c.clientGUID, Node: c.srv.self.Node, Dialect: c.dialect, User: s.user,
 	}); err != nil {
 		c.log.Warn("store session", "err", err)
 		return wire.StatusInsufficientResources

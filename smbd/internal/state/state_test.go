@@ -10,69 +10,6 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-func TestMemoryDBFetchLockIsExclusive(t *testing.T) {
-	db := NewMemoryDB()
-	ctx := context.Background()
-	rec, err := db.FetchLock(ctx, []byte("k"))
-	require.NoError(t, err)
-	assert.Nil(t, rec.Data())
-
-	tctx, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
-	defer cancel()
-	_, err = db.FetchLock(tctx, []byte("k"))
-	assert.ErrorIs(t, err, context.DeadlineExceeded, "second fetch-lock must wait for the first")
-
-	got := make(chan []byte)
-	go func() {
-		r2, err := db.FetchLock(ctx, []byte("k"))
-		if err != nil {
-			got <- nil
-			return
-		}
-		got <- r2.Data()
-		r2.Unlock()
-	}()
-	require.NoError(t, rec.Store(ctx, []byte("v1")))
-	assert.Equal(t, []byte("v1"), <-got)
-	assert.Equal(t, 1, db.Len())
-
-	rec, err = db.FetchLock(ctx, []byte("k"))
-	require.NoError(t, err)
-	require.NoError(t, rec.Delete(ctx))
-	assert.Equal(t, 0, db.Len())
-}
-
-func TestWatchFiresOnLaterChangeOnly(t *testing.T) {
-	db := NewMemoryDB()
-	ctx := context.Background()
-	rec, err := db.FetchLock(ctx, []byte("k"))
-	require.NoError(t, err)
-	ch, cancel := rec.Watch()
-	defer cancel()
-	require.NoError(t, rec.Store(ctx, []byte("mine")))
-	select {
-	case <-ch:
-		t.Fatal("the watcher's own store fired the watch")
-	default:
-	}
-	rec, err = db.FetchLock(ctx, []byte("k"))
-	require.NoError(t, err)
-	rec.Unlock()
-	select {
-	case <-ch:
-		t.Fatal("an unlock without change fired the watch")
-	default:
-	}
-	rec, err = db.FetchLock(ctx, []byte("k"))
-	require.NoError(t, err)
-	require.NoError(t, rec.Store(ctx, []byte("other")))
-	select {
-	case <-ch:
-	case <-time.After(5 * time.Second):
-		t.Fatal("watch did not fire")
-	}
-}
-
 func TestShareConflict(t *testing.T) {
 	const (
 		read  = accessReadData
