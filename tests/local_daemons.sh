@@ -277,9 +277,11 @@ smbd_onnode_opts ()
 }
 
 # smbd_stop_cmd is run "on" a node before its ctdbd stops: smbd first,
-# so that clients are not left with a server that lost its state.
+# so that clients are not left with a server that lost its state. A pid
+# file left by an smbd that died is not trusted: the pid must still be
+# an smbd.
 # shellcheck disable=SC2016
-smbd_stop_cmd='_p="${CTDB_BASE}/run/smbd.pid" ; if [ -f "$_p" ] ; then _pid=$(cat "$_p") ; kill "$_pid" 2>/dev/null ; _i=0 ; while kill -0 "$_pid" 2>/dev/null && [ $_i -lt 100 ] ; do sleep 0.1 ; _i=$((_i + 1)) ; done ; fi'
+smbd_stop_cmd='_p="${CTDB_BASE}/run/smbd.pid" ; if [ -f "$_p" ] ; then _pid=$(cat "$_p") ; if [ "$(cat "/proc/${_pid}/comm" 2>/dev/null)" = smbd ] ; then kill "$_pid" 2>/dev/null ; _i=0 ; while kill -0 "$_pid" 2>/dev/null && [ $_i -lt 100 ] ; do sleep 0.1 ; _i=$((_i + 1)) ; done ; fi ; fi'
 # ---------------------------------------------------------------------
 
 local_daemons_ssh_usage ()

@@ -9,8 +9,10 @@ import (
 )
 
 // aliveFor is how long a process found alive is believed alive without
-// asking again; a process found gone stays gone (ids are never reused).
-const aliveFor = 2 * time.Second
+// asking again (so a client retrying an open that a live process's entry
+// refuses costs at most a few questions a second); a process found gone
+// stays gone (ids are never reused).
+const aliveFor = 500 * time.Millisecond
 
 // liveness caches what the bus said about other smbd processes.
 type liveness struct {
