@@ -193,3 +193,28 @@ func FuzzDispatch(f *testing.F) {
 		_ = cl.dispatch(b) // must not panic
 	})
 }
+
+// TestCloseStoresKeptRecords: a record this process keeps after a store
+// reaches ctdbd when the process closes, not only when it lingers out.
+func TestCloseStoresKeptRecords(t *testing.T) {
+	ctx := context.Background()
+	c0, err := client.Connect(ctx, cluster.Socket(0))
+	require.NoError(t, err)
+	cl0, s0, err := Open(ctx, c0, nil)
+	require.NoError(t, err)
+	_, s1 := open(t, 1)
+	key := []byte("close-stores")
+	rec, err := s0.Sessions.FetchLock(ctx, key)
+	require.NoError(t, err)
+	require.NoError(t, rec.Store(ctx, []byte("kept")))
+	// As smbd ends: the cluster state, then the connection at once.
+	require.NoError(t, cl0.Close())
+	require.NoError(t, c0.Close())
+
+	short, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	rec, err = s1.Sessions.FetchLock(short, key)
+	require.NoError(t, err)
+	defer rec.Unlock()
+	assert.Equal(t, []byte("kept"), rec.Data())
+}

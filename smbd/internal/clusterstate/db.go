@@ -10,11 +10,16 @@ import (
 
 	"gctdb/ctdbd/client"
 	"gctdb/smbd/internal/state"
+	"gctdb/transportd/proto"
 )
 
 // defaultTimeout bounds the stores made on a caller's behalf when it
 // gives no context (Unlock keeping a new watch).
 const defaultTimeout = 30 * time.Second
+
+// clusterWait bounds how long a fetch-lock waits for an unreachable
+// record to become reachable again.
+const clusterWait = 30 * time.Second
 
 // A record this process holds is passed straight to the next of its own
 // users of the key instead of going back to ctdbd, and kept for up to
@@ -33,8 +38,10 @@ type DB struct {
 	cl *Cluster
 	db *client.DB
 
-	mu   sync.Mutex
-	keys map[string]*localQueue // keys this process holds or is fetching
+	mu      sync.Mutex
+	keys    map[string]*localQueue // keys this process holds or is fetching
+	timers  sync.WaitGroup         // linger timers scheduled and not stopped
+	stopped bool                   // flushIdle ran: nothing lingers any more
 }
 
 func newDB(cl *Cluster, db *client.DB) *DB {
@@ -72,7 +79,9 @@ func (d *DB) FetchLock(ctx context.Context, key []byte) (state.Record, error) {
 	}
 	if h := q.idle; h != nil {
 		q.idle = nil
-		q.timer.Stop()
+		if q.timer.Stop() {
+			d.timers.Done()
+		}
 		h.passes++
 		d.mu.Unlock()
 		return &record{d: d, key: k, h: h}, nil
@@ -104,9 +113,29 @@ func (d *DB) FetchLock(ctx context.Context, key []byte) (state.Record, error) {
 	return nil, ctx.Err()
 }
 
-// fetch locks key at ctdbd for this process's queue of the key.
+// fetch locks key at ctdbd for this process's queue of the key. While
+// the record's location master is unreachable (a node died and recovery
+// has not yet rebuilt the vnnmap) it waits and tries again, for up to
+// clusterWait, as Samba's smbd waits for CTDB's recovery.
 func (d *DB) fetch(ctx context.Context, k string) (state.Record, error) {
-	rec, err := d.db.FetchLock(ctx, []byte(k))
+	var rec *client.Record
+	var err error
+	start := time.Now()
+	for backoff := 10 * time.Millisecond; ; backoff = min(2*backoff, 500*time.Millisecond) {
+		rec, err = d.db.FetchLock(ctx, []byte(k))
+		if err == nil || proto.StatusOf(err) != proto.StatusUnavailable || time.Since(start) > clusterWait {
+			break
+		}
+		d.cl.log.Debug("record unreachable, waiting for recovery", "db", d.db.Name(), "err", err)
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			d.passFetch(k)
+			return nil, ctx.Err()
+		case <-t.C:
+		}
+	}
 	if err != nil {
 		d.passFetch(k)
 		return nil, err
@@ -154,10 +183,16 @@ func (d *DB) release(ctx context.Context, k string, h *held, env envelope, dirty
 			ch <- h
 			return nil
 		}
-		q.idle = h
-		q.timer = time.AfterFunc(min(linger, left), func() { d.expire(k, h) })
-		d.mu.Unlock()
-		return nil
+		if !d.stopped {
+			q.idle = h
+			d.timers.Add(1)
+			q.timer = time.AfterFunc(min(linger, left), func() {
+				defer d.timers.Done()
+				d.expire(k, h)
+			})
+			d.mu.Unlock()
+			return nil
+		}
 	}
 	d.mu.Unlock()
 	return d.flush(ctx, k, h)
@@ -176,9 +211,12 @@ func (d *DB) expire(k string, h *held) {
 	d.flushLogged(k, h)
 }
 
-// flushIdle gives every lingering record back to ctdbd (at Close).
+// flushIdle gives every lingering record back to ctdbd and stops keeping
+// records (at Close); it returns once no linger timer runs.
 func (d *DB) flushIdle() {
+	defer d.timers.Wait()
 	d.mu.Lock()
+	d.stopped = true
 	var keys []string
 	for k, q := range d.keys {
 		if q.idle != nil {
@@ -193,7 +231,9 @@ func (d *DB) flushIdle() {
 		if q != nil && q.idle != nil {
 			h = q.idle
 			q.idle = nil
-			q.timer.Stop()
+			if q.timer.Stop() {
+				d.timers.Done()
+			}
 		}
 		d.mu.Unlock()
 		if h != nil {

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -147,13 +148,7 @@ func TestOpensAndLocksOfAKilledSmbdAreDropped(t *testing.T) {
 	_, _, st = a.create("orphan.dat", accessWrite, shareRead|shareWrite, oplockNone)
 	require.Equal(t, statusSharingViolation, st)
 
-	pidFile := filepath.Join(c.Base(1), "run", "smbd.pid")
-	raw, err := os.ReadFile(pidFile)
-	require.NoError(t, err)
-	var pid int
-	for _, ch := range strings.TrimSpace(string(raw)) {
-		pid = pid*10 + int(ch-'0')
-	}
+	pid := readPID(t, filepath.Join(c.Base(1), "run", "smbd.pid"))
 	require.NoError(t, syscall.Kill(pid, syscall.SIGKILL))
 	require.Eventually(t, func() bool { return syscall.Kill(pid, 0) != nil }, 10*time.Second, 10*time.Millisecond)
 
@@ -167,4 +162,23 @@ func TestOpensAndLocksOfAKilledSmbdAreDropped(t *testing.T) {
 	t.Logf("node 0 opened the file %v after node 1's smbd died", time.Since(killed))
 	assert.Equal(t, statusOK, a.lock(fa, 0, 10, lockExclusive|lockFailNow), "the dead smbd's lock is still held")
 	assert.Equal(t, statusOK, a.close(fa))
+}
+
+// TestSmbdStopsWithItsCtdbd: without its ctdbd an smbd could neither
+// check share modes nor lock, so it must not go on serving.
+func TestSmbdStopsWithItsCtdbd(t *testing.T) {
+	c := twoNodes(t, "127.107.54")
+	pid := readPID(t, filepath.Join(c.Base(1), "run", "smbd.pid"))
+	c.Signal(1, syscall.SIGKILL) // ctdbd only
+	require.Eventually(t, func() bool { return syscall.Kill(pid, 0) != nil }, 10*time.Second, 10*time.Millisecond,
+		"node 1's smbd kept running after its ctdbd died")
+}
+
+func readPID(t *testing.T, path string) int {
+	t.Helper()
+	raw, err := os.ReadFile(path)
+	require.NoError(t, err)
+	pid, err := strconv.Atoi(strings.TrimSpace(string(raw)))
+	require.NoError(t, err)
+	return pid
 }
