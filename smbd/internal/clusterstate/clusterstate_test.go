@@ -83,48 +83,6 @@ func TestDBSemanticsInOneProcess(t *testing.T) {
 	})
 }
 
-// TestBlockedLockWakesWhenTheOtherNodeUnlocks is the two-node
-// byte-range lock check at the store level: a conflicting lock on node 1
-// waits for node 0's unlock and is granted right after it.
-func TestBlockedLockWakesWhenTheOtherNodeUnlocks(t *testing.T) {
-	_, s0 := open(t, 0)
-	_, s1 := open(t, 1)
-	ctx := context.Background()
-	key := state.FileKey{Dev: 7, Ino: 42}
-	a := state.OpenRef{Node: 0, Server: 1, OpenID: 1}
-	b := state.OpenRef{Node: 1, Server: 2, OpenID: 2}
-	take := func(o state.OpenRef) func(*state.Locks) error {
-		return func(l *state.Locks) error {
-			x := state.Lock{Open: o, Offset: 0, Length: 10, Exclusive: true}
-			if !l.CanLock(&x) {
-				return state.ErrLockConflict
-			}
-			l.Locks = append(l.Locks, x)
-			return nil
-		}
-	}
-	_, _, err := s0.ModifyLocksOrWatch(ctx, key, take(a))
-	require.NoError(t, err)
-	changed, cancel, err := s1.ModifyLocksOrWatch(ctx, key, take(b))
-	require.ErrorIs(t, err, state.ErrLockConflict)
-	defer cancel()
-
-	unlocked := time.Now()
-	require.NoError(t, s0.ModifyLocks(ctx, key, func(l *state.Locks) error {
-		l.RemoveOpen(a)
-		return nil
-	}))
-	select {
-	case <-changed:
-	case <-time.After(5 * time.Second):
-		t.Fatal("node 0's unlock did not wake node 1's waiter")
-	}
-	_, _, err = s1.ModifyLocksOrWatch(ctx, key, take(b))
-	require.NoError(t, err)
-	t.Logf("node 1's lock granted %v after node 0 unlocked", time.Since(unlocked))
-	assert.Less(t, time.Since(unlocked), time.Second)
-}
-
 func TestBusDeliversBetweenNodes(t *testing.T) {
 	c0, _ := open(t, 0)
 	c1, _ := open(t, 1)

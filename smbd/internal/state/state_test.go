@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -114,39 +113,6 @@ func TestStoreModifyDeletesEmptyRecords(t *testing.T) {
 		return nil
 	}))
 	assert.Equal(t, 0, s.ShareModes.(*MemoryDB).Len())
-}
-
-func TestBlockingLockWaitsForUnlock(t *testing.T) {
-	s := NewMemoryStore()
-	ctx := context.Background()
-	key := FileKey{Ino: 1}
-	a, b := OpenRef{OpenID: 1}, OpenRef{OpenID: 2}
-	take := func(o OpenRef) func(*Locks) error {
-		return func(l *Locks) error {
-			x := Lock{Open: o, Offset: 0, Length: 10, Exclusive: true}
-			if !l.CanLock(&x) {
-				return ErrLockConflict
-			}
-			l.Locks = append(l.Locks, x)
-			return nil
-		}
-	}
-	_, _, err := s.ModifyLocksOrWatch(ctx, key, take(a))
-	require.NoError(t, err)
-	changed, cancel, err := s.ModifyLocksOrWatch(ctx, key, take(b))
-	require.ErrorIs(t, err, ErrLockConflict)
-	defer cancel()
-	require.NoError(t, s.ModifyLocks(ctx, key, func(l *Locks) error {
-		l.RemoveOpen(a)
-		return nil
-	}))
-	select {
-	case <-changed:
-	case <-time.After(5 * time.Second):
-		t.Fatal("unlock did not wake the waiter")
-	}
-	_, _, err = s.ModifyLocksOrWatch(ctx, key, take(b))
-	assert.NoError(t, err)
 }
 
 func FuzzDecodeRecords(f *testing.F) {

@@ -39,6 +39,7 @@ func Run(t *testing.T, pair Pair) {
 		{"CancelledWatchStaysQuiet", cancelledWatchStaysQuiet},
 		{"ConcurrentChangesAreSerialised", concurrentChangesAreSerialised},
 		{"CancelledFetchLockLeavesNoLock", cancelledFetchLockLeavesNoLock},
+		{"BlockedLockWakesOnUnlock", blockedLockWakesOnUnlock},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			a, b := pair(t)
@@ -254,4 +255,40 @@ func cancelledFetchLockLeavesNoLock(t *testing.T, a, b state.DB, key []byte) {
 		assert.Equal(t, []byte("v"), rec.Data())
 		require.NoError(t, rec.Delete(ctx(t)))
 	}
+}
+
+// blockedLockWakesOnUnlock: a byte-range lock refused to process b is
+// granted as soon as process a unlocks (through Store's lock helpers).
+func blockedLockWakesOnUnlock(t *testing.T, a, b state.DB, key []byte) {
+	sa, sb := &state.Store{Locks: a}, &state.Store{Locks: b}
+	file := state.FileKey{Dev: uint64(len(key)), Ino: uint64(key[len(key)-1])}
+	oa := state.OpenRef{Node: 0, Server: 1, OpenID: 1}
+	ob := state.OpenRef{Node: 1, Server: 2, OpenID: 2}
+	take := func(o state.OpenRef) func(*state.Locks) error {
+		return func(l *state.Locks) error {
+			x := state.Lock{Open: o, Offset: 0, Length: 10, Exclusive: true}
+			if !l.CanLock(&x) {
+				return state.ErrLockConflict
+			}
+			l.Locks = append(l.Locks, x)
+			return nil
+		}
+	}
+	_, _, err := sa.ModifyLocksOrWatch(ctx(t), file, take(oa))
+	require.NoError(t, err)
+	changed, cancel, err := sb.ModifyLocksOrWatch(ctx(t), file, take(ob))
+	require.ErrorIs(t, err, state.ErrLockConflict)
+	defer cancel()
+
+	unlocked := time.Now()
+	require.NoError(t, sa.ModifyLocks(ctx(t), file, func(l *state.Locks) error {
+		l.RemoveOpen(oa)
+		return nil
+	}))
+	waitFired(t, changed, "unlock by the other process")
+	_, _, err = sb.ModifyLocksOrWatch(ctx(t), file, take(ob))
+	require.NoError(t, err, "the lock is free after the unlock")
+	took := time.Since(unlocked)
+	t.Logf("the waiting lock was granted %v after the unlock", took)
+	assert.Less(t, took, time.Second)
 }
