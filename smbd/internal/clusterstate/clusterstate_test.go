@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -18,8 +19,13 @@ import (
 )
 
 // The tests share one two-node cluster on 127.107.10.x (this package's
-// addresses), started by TestMain.
-var cluster *dbtest.Cluster
+// addresses), started by the first test that needs it (never in fuzzing
+// workers) and stopped by TestMain.
+var (
+	clusterOnce sync.Once
+	cluster     *dbtest.Cluster
+	clusterTB   = &mainTB{}
+)
 
 // mainTB lets the harness run outside a test.
 type mainTB struct {
@@ -40,18 +46,23 @@ func (m *mainTB) TempDir() string {
 }
 
 func TestMain(m *testing.M) {
-	tb := &mainTB{}
-	cluster = dbtest.Start(tb, dbtest.Options{
-		Addrs: []string{"127.107.10.1", "127.107.10.2"}, Port: 15710, LivenessPort: 15711,
-	})
 	code := m.Run()
-	for i := len(tb.cleanups) - 1; i >= 0; i-- {
-		tb.cleanups[i]()
+	for i := len(clusterTB.cleanups) - 1; i >= 0; i-- {
+		clusterTB.cleanups[i]()
 	}
-	for _, d := range tb.dirs {
+	for _, d := range clusterTB.dirs {
 		os.RemoveAll(d)
 	}
 	os.Exit(code)
+}
+
+func socket(pnn uint32) string {
+	clusterOnce.Do(func() {
+		cluster = dbtest.Start(clusterTB, dbtest.Options{
+			Addrs: []string{"127.107.10.1", "127.107.10.2"}, Port: 15710, LivenessPort: 15711,
+		})
+	})
+	return cluster.Socket(pnn)
 }
 
 // open connects an smbd-like process to node pnn.
@@ -59,7 +70,7 @@ func open(t *testing.T, pnn uint32) (*Cluster, *state.Store) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c, err := client.Connect(ctx, cluster.Socket(pnn))
+	c, err := client.Connect(ctx, socket(pnn))
 	require.NoError(t, err)
 	t.Cleanup(func() { c.Close() })
 	cl, st, err := Open(ctx, c, nil)
@@ -156,7 +167,7 @@ func FuzzDispatch(f *testing.F) {
 // reaches ctdbd when the process closes, not only when it lingers out.
 func TestCloseStoresKeptRecords(t *testing.T) {
 	ctx := context.Background()
-	c0, err := client.Connect(ctx, cluster.Socket(0))
+	c0, err := client.Connect(ctx, socket(0))
 	require.NoError(t, err)
 	cl0, s0, err := Open(ctx, c0, nil)
 	require.NoError(t, err)
