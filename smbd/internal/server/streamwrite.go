@@ -16,8 +16,10 @@ const (
 	// while it arrives; smaller ones are read whole first.
 	streamWriteMin = 1 << 20
 	// streamChunk is how much of a streamed WRITE's data is read from the
-	// socket before it goes to the file.
-	streamChunk = 1 << 20
+	// socket before it goes to the file; streamBuffers chunks are in
+	// flight between the reading and the writing goroutine.
+	streamChunk   = 1 << 20
+	streamBuffers = 3
 )
 
 // errStreamBroken means the connection failed in the middle of a
@@ -86,27 +88,61 @@ func (d *streamedData) readAll() ([]byte, error) {
 }
 
 // writeTo copies the data to f at off in chunks as it arrives, so the
-// file is written while the client is still sending. A write error stops
-// the copying (the rest is discarded by the caller) and is returned with
-// the count written; a read error is errStreamBroken.
+// file is written while the client is still sending: this goroutine
+// reads chunk k+1 from the socket while a writer goroutine writes chunk k
+// to the file. A write error stops the writing (the rest of the data is
+// still read, and dropped) and is returned with the count written; a
+// read error is errStreamBroken.
 //
 // splice(2) from the socket through a pipe into the file was tried: on
 // tmpfs it costs as much CPU as read plus pwrite and is no faster.
 func (d *streamedData) writeTo(f *os.File, off int64) (int, error) {
-	buf := iobuf.Get(min(d.left, streamChunk))
-	defer iobuf.Put(buf)
+	type chunk struct {
+		buf []byte
+		at  int64
+	}
+	n := min(d.left, streamChunk)
+	free := make(chan []byte, streamBuffers)
+	for range streamBuffers {
+		free <- iobuf.Get(n)
+	}
+	full := make(chan chunk, streamBuffers)
 	written := 0
+	var werr error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for c := range full {
+			if werr == nil {
+				if _, err := f.WriteAt(c.buf, c.at); err != nil {
+					werr = err
+				} else {
+					written += len(c.buf)
+				}
+			}
+			free <- c.buf[:cap(c.buf)]
+		}
+	}()
+	at := off
 	for d.left > 0 {
+		buf := <-free
 		k := min(d.left, len(buf))
 		if _, err := io.ReadFull(d.r, buf[:k]); err != nil {
 			d.err = errors.Join(errStreamBroken, err)
-			return written, d.err
+			free <- buf
+			break
 		}
 		d.left -= k
-		if _, err := f.WriteAt(buf[:k], off+int64(written)); err != nil {
-			return written, err
-		}
-		written += k
+		full <- chunk{buf: buf[:k], at: at}
+		at += int64(k)
 	}
-	return written, nil
+	close(full)
+	<-done
+	for range streamBuffers {
+		iobuf.Put(<-free)
+	}
+	if d.err != nil {
+		return written, d.err
+	}
+	return written, werr
 }
