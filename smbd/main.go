@@ -155,8 +155,13 @@ func serve(ctx context.Context, o *options, ready func()) error {
 	// Without its ctdbd smbd can neither check share modes nor lock: it
 	// stops, as Samba's smbd does when ctdbd goes away.
 	sctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
+	watched := make(chan struct{})
+	defer func() {
+		cancel(nil)
+		<-watched
+	}()
 	go func() {
+		defer close(watched)
 		select {
 		case <-c.Done():
 			cancel(fmt.Errorf("lost the connection to ctdbd: %w", c.Err()))
