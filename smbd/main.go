@@ -121,7 +121,7 @@ func serve(ctx context.Context, o *options, ready func()) error {
 		return err
 	}
 	defer m.close()
-	c, store := m.c, m.store
+	store := m.store
 
 	guid := cfg.ServerGUID
 	if !cfg.HaveGUID {
@@ -153,7 +153,8 @@ func serve(ctx context.Context, o *options, ready func()) error {
 		return err
 	}
 	// Without its ctdbd smbd can neither check share modes nor lock: it
-	// stops, as Samba's smbd does when ctdbd goes away.
+	// stops, as Samba's smbd does when ctdbd goes away; so it does when
+	// ctdbd restarted, since that wiped the state of its opens.
 	sctx, cancel := context.WithCancelCause(ctx)
 	watched := make(chan struct{})
 	defer func() {
@@ -163,8 +164,8 @@ func serve(ctx context.Context, o *options, ready func()) error {
 	go func() {
 		defer close(watched)
 		select {
-		case <-c.Done():
-			cancel(fmt.Errorf("lost the connection to ctdbd: %w", c.Err()))
+		case <-m.cl.Lost():
+			cancel(m.cl.Err())
 		case <-sctx.Done():
 		}
 	}()

@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -44,13 +45,17 @@ const (
 // random bits. It lies in the range CTDB leaves unused, next to gctdb's
 // own (proto's 0xF7C0...).
 const (
-	srvidPrefix   uint64 = 0xF7C1_0000_0000_0000
-	instanceMask  uint64 = 0x0000_FFFF_FFFF_FFFF
-	aliveTimeout         = 2 * time.Second
-	msgVersion           = 1
-	msgKindWatch         = 1 // watch ids that fired
-	msgKindBus           = 2 // a state.Bus message for the server
-	maxWatchBatch        = 8192
+	srvidPrefix  uint64 = 0xF7C1_0000_0000_0000
+	instanceMask uint64 = 0x0000_FFFF_FFFF_FFFF
+	aliveTimeout        = 2 * time.Second
+	// watchEvery is how often smbd checks that its ctdbd still serves its
+	// databases (with a separate transportd the connection outlives
+	// ctdbd, and a restarted ctdbd has wiped them).
+	watchEvery    = time.Second
+	msgVersion    = 1
+	msgKindWatch  = 1 // watch ids that fired
+	msgKindBus    = 2 // a state.Bus message for the server
+	maxWatchBatch = 8192
 )
 
 // ErrBadMessage reports a malformed message from another smbd.
@@ -70,6 +75,11 @@ type Cluster struct {
 	stop  context.CancelFunc
 	done  chan struct{}
 	dbs   []*DB
+
+	lost     chan struct{} // closed when the cluster is gone for this process
+	lostErr  error
+	lostOnce sync.Once
+	watchWG  sync.WaitGroup
 
 	mu        sync.Mutex
 	watches   map[uint64]chan struct{}
@@ -96,6 +106,7 @@ func Open(ctx context.Context, c *client.Client, log *slog.Logger) (*Cluster, *s
 		srvid:   SrvID(inst),
 		watches: map[uint64]chan struct{}{},
 		done:    make(chan struct{}),
+		lost:    make(chan struct{}),
 	}
 	st := &state.Store{Bus: cl}
 	for _, d := range []struct {
@@ -118,7 +129,66 @@ func Open(ctx context.Context, c *client.Client, log *slog.Logger) (*Cluster, *s
 	rctx, stop := context.WithCancel(context.Background())
 	cl.stop = stop
 	go cl.receive(rctx)
+	cl.watchWG.Add(1)
+	go func() {
+		defer cl.watchWG.Done()
+		cl.watchCtdbd(rctx)
+	}()
 	return cl, st, nil
+}
+
+// Lost is closed when this process can no longer use the cluster: the
+// connection to ctdbd closed, or ctdbd no longer serves smbd's databases
+// (it died behind a separate transportd, or restarted and wiped them).
+// Err says why.
+func (cl *Cluster) Lost() <-chan struct{} { return cl.lost }
+
+// Err returns why the cluster was lost, nil before.
+func (cl *Cluster) Err() error {
+	select {
+	case <-cl.lost:
+		return cl.lostErr
+	default:
+		return nil
+	}
+}
+
+func (cl *Cluster) markLost(err error) {
+	cl.lostOnce.Do(func() {
+		cl.lostErr = err
+		close(cl.lost)
+	})
+}
+
+// watchCtdbd checks every watchEvery that ctdbd still has smbd's share
+// mode database, until ctx ends or the cluster is lost.
+func (cl *Cluster) watchCtdbd(ctx context.Context) {
+	want := cl.dbs[0].db.ID()
+	t := time.NewTicker(watchEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-cl.c.Done():
+			cl.markLost(fmt.Errorf("the connection to ctdbd closed: %w", cl.c.Err()))
+			return
+		case <-t.C:
+		}
+		qctx, cancel := context.WithTimeout(ctx, watchEvery)
+		dbs, err := cl.c.DBMap(qctx, client.Local)
+		cancel()
+		switch {
+		case proto.StatusOf(err) == proto.StatusUnsupported:
+			cl.markLost(fmt.Errorf("ctdbd's database service is gone: %w", err))
+			return
+		case err != nil:
+			cl.log.Warn("checking on ctdbd", "err", err)
+		case !slices.ContainsFunc(dbs, func(d proto.DBInfo) bool { return d.DBID == want }):
+			cl.markLost(fmt.Errorf("ctdbd no longer has %s: it restarted", ShareModesDB))
+			return
+		}
+	}
 }
 
 // Close gives back the records this process keeps, stops receiving
@@ -129,6 +199,7 @@ func (cl *Cluster) Close() error {
 	}
 	cl.stop()
 	<-cl.done
+	cl.watchWG.Wait()
 	ctx, cancel := context.WithTimeout(context.Background(), defaultTimeout)
 	defer cancel()
 	err := cl.sub.Close(ctx)

@@ -187,3 +187,25 @@ func TestCloseStoresKeptRecords(t *testing.T) {
 	defer rec.Unlock()
 	assert.Equal(t, []byte("kept"), rec.Data())
 }
+
+// TestLostWhenCtdbdStops: smbd learns that its ctdbd is gone.
+func TestLostWhenCtdbdStops(t *testing.T) {
+	own := dbtest.Start(t, dbtest.Options{Addrs: []string{"127.107.13.1"}, Port: 15716, LivenessPort: 15717})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := client.Connect(ctx, own.Socket(0))
+	require.NoError(t, err)
+	defer c.Close()
+	cl, _, err := Open(ctx, c, nil)
+	require.NoError(t, err)
+	defer cl.Close()
+	require.NoError(t, cl.Err())
+
+	own.Stop(0)
+	select {
+	case <-cl.Lost():
+		assert.Error(t, cl.Err())
+	case <-time.After(5 * time.Second):
+		t.Fatal("the stopped ctdbd went unnoticed")
+	}
+}
