@@ -106,6 +106,9 @@ type Options struct {
 	Env []string
 	// NodeEnv is added to one node's environment.
 	NodeEnv map[int][]string
+	// SMB runs an smbd beside every ctdbd, as local_daemons.sh does by
+	// default; tests of the cluster alone leave it off (setup -s).
+	SMB bool
 }
 
 // Cluster is a set of local daemons.
@@ -150,6 +153,9 @@ func New(t testing.TB, opts Options) *Cluster {
 	args := []string{"setup", "-N", nodesFile}
 	if os.Getenv("GCTDB_TEST_TRANSPORT") == "transportd" {
 		args = append(args, "-T")
+	}
+	if !opts.SMB {
+		args = append(args, "-s")
 	}
 	args = append(args, opts.SetupArgs...)
 	if out, err := c.script(args...); err != nil {

@@ -54,7 +54,7 @@ func startServer(t *testing.T, extraGlobal ...string) *server {
 	t.Helper()
 	n := clusters.Add(1)
 	require.Less(t, n, int32(80), "out of address prefixes")
-	c := localdaemons.New(t, localdaemons.Options{Nodes: 2, Prefix: fmt.Sprintf("127.107.%d", 20+n)})
+	c := localdaemons.New(t, localdaemons.Options{Nodes: 2, SMB: true, Prefix: fmt.Sprintf("127.107.%d", 20+n)})
 	share := filepath.Join(c.Dir, "shared", "share")
 	for i := 0; i < c.Nodes; i++ {
 		path := filepath.Join(c.Base(i), "smb.conf")

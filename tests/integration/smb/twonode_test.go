@@ -31,7 +31,7 @@ const (
 // user alice, added through node 1.
 func twoNodes(t *testing.T, prefix string) *localdaemons.Cluster {
 	t.Helper()
-	c := localdaemons.New(t, localdaemons.Options{Nodes: 2, Prefix: prefix})
+	c := localdaemons.New(t, localdaemons.Options{Nodes: 2, SMB: true, Prefix: prefix})
 	c.StartAll()
 	cmd := exec.Command(filepath.Join(c.Bin, "smbpasswd"), "-s", "-a", user)
 	cmd.Env = c.NodeEnv(1)
