@@ -26,7 +26,7 @@ type payloadCase struct {
 }
 
 func payloadCases() []payloadCase {
-	return []payloadCase{
+	return append([]payloadCase{
 		{"hello", &Hello{MinVersion: 1, MaxVersion: 3, Role: RoleService, PNN: 2, Name: "gctdb ctdbd", Services: []ServiceID{ServiceNode, ServiceCluster}}, func() Payload { return &Hello{} }},
 		{"hello_accept", &HelloAccept{Version: 1, PNN: 7, ConnID: 0x1122334455667788, Name: "transportd"}, func() Payload { return &HelloAccept{} }},
 		{"hello_reject", &HelloReject{MinVersion: 1, MaxVersion: 1, Reason: "no common version"}, func() Payload { return &HelloReject{} }},
@@ -52,7 +52,7 @@ func payloadCases() []payloadCase {
 		{"node_flags", &NodeFlags{PNN: 1, Flags: NodeFlagBanned, OldFlags: 0, Caps: CapLMaster, Runstate: RunstateRunning}, func() Payload { return &NodeFlags{} }},
 		{"capabilities", &Capabilities{Set: CapLeader, Clear: CapLMaster}, func() Payload { return &Capabilities{} }},
 		{"connectivity", &Connectivity{Peers: []PeerState{{PNN: 1, Connected: true, LinkUp: true, Alive: true, Since: 77}}}, func() Payload { return &Connectivity{} }},
-	}
+	}, clusterPayloadCases()...)
 }
 
 func TestPayloadRoundTrip(t *testing.T) {

@@ -86,6 +86,8 @@ var opcodeNameTables = []map[Opcode]string{
 	nodeOpcodeNames,
 	membershipOpcodeNames,
 	messageOpcodeNames,
+	clusterOpcodeNames,
+	banningOpcodeNames,
 }
 
 func (op Opcode) String() string {
