@@ -4,7 +4,7 @@
 GO      ?= go
 BIN     := bin
 # Binaries: name=package
-CMDS    := ctdbd=./ctdbd ctdb=./ctdb onnode=./ctdb/onnode transportd=./transportd
+CMDS    := ctdbd=./ctdbd ctdb=./ctdb onnode=./ctdb/onnode transportd=./transportd ctdb_mutex_fcntl_helper=./ctdbd/mutexhelper
 
 .PHONY: build test unit fuzz run stop clean
 

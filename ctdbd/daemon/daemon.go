@@ -25,6 +25,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"gctdb/ctdbd/client"
+	"gctdb/ctdbd/internal/banning"
+	"gctdb/ctdbd/internal/cluster"
 	"gctdb/ctdbd/internal/config"
 	"gctdb/ctdbd/internal/logging"
 	"gctdb/ctdbd/internal/membership"
@@ -289,6 +291,8 @@ func runCtdbd(ctx context.Context, st *setup, logger *logging.Logger, stop conte
 	},
 		nodeSvc,
 		membership.New(membership.Config{Port: int(st.cfg.LivenessPort())}),
+		cluster.New(cluster.Options{}),
+		banning.New(),
 	)
 
 	hostCtx, stopHost := context.WithCancel(context.WithoutCancel(ctx))
@@ -362,7 +366,7 @@ func startTransport(ctx context.Context, st *setup, log *slog.Logger) (service.A
 }
 
 // serviceIDs are the services ctdbd hosts.
-var serviceIDs = []proto.ServiceID{proto.ServiceNode, proto.ServiceMembership}
+var serviceIDs = []proto.ServiceID{proto.ServiceNode, proto.ServiceMembership, proto.ServiceCluster, proto.ServiceBanning}
 
 func connectTransportd(ctx context.Context, st *setup, log *slog.Logger) (service.AttachFunc, transportHandle, error) {
 	// transportd may still be starting; wait for it a little.

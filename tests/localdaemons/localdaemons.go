@@ -47,10 +47,11 @@ func RepoDir() string {
 
 // commands maps binary names to packages.
 var commands = map[string]string{
-	"ctdbd":      "./ctdbd",
-	"ctdb":       "./ctdb",
-	"onnode":     "./ctdb/onnode",
-	"transportd": "./transportd",
+	"ctdbd":                   "./ctdbd",
+	"ctdb":                    "./ctdb",
+	"onnode":                  "./ctdb/onnode",
+	"transportd":              "./transportd",
+	"ctdb_mutex_fcntl_helper": "./ctdbd/mutexhelper",
 }
 
 // BinDir returns a directory with every gctdb binary: GCTDB_BINDIR if
