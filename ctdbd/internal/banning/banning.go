@@ -46,8 +46,6 @@ type Service struct {
 	pnn      uint32
 	numNodes int
 	wake     chan struct{}
-	// now is the clock; tests replace it.
-	now func() time.Time
 
 	// flagMu orders changes of the BANNED flag: a ban and the expiry of
 	// the previous one never interleave.
@@ -70,7 +68,7 @@ var _ service.Service = (*Service)(nil)
 
 // New returns the banning service.
 func New() *Service {
-	return &Service{wake: make(chan struct{}, 1), credits: make(map[uint32]*credit), now: time.Now}
+	return &Service{wake: make(chan struct{}, 1), credits: make(map[uint32]*credit)}
 }
 
 // ID implements service.Service.
@@ -114,7 +112,7 @@ func (s *Service) Run(ctx context.Context) error {
 		banned, until, gen := s.state.Banned, s.state.Until.Time(), s.gen
 		s.mu.Unlock()
 		if banned {
-			if d := until.Sub(s.now()); d > 0 {
+			if d := until.Sub(time.Now()); d > 0 {
 				timer.Reset(d)
 			} else {
 				s.expire(ctx, gen)
@@ -264,7 +262,7 @@ func (s *Service) ban(ctx context.Context, r proto.BanRequest) error {
 	if err := s.setFlag(ctx, true); err != nil {
 		return fmt.Errorf("ban node %d: %w", s.pnn, err)
 	}
-	now := s.now()
+	now := time.Now()
 	s.mu.Lock()
 	s.gen++
 	s.state = proto.BanState{
@@ -316,7 +314,7 @@ func byText(pnn uint32) string {
 
 // charge adds ban credits and bans the culprit when it has enough.
 func (s *Service) charge(ctx context.Context, c proto.BanCredits) {
-	now := s.now()
+	now := time.Now()
 	s.mu.Lock()
 	if s.flags&proto.NodeFlagsInactive != 0 {
 		s.mu.Unlock()

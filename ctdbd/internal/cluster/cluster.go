@@ -119,6 +119,9 @@ type nodeState struct {
 type loopState struct {
 	nodes   map[uint32]*nodeState
 	haveMap bool
+	// mapPublished is set by the first node map published on
+	// SrvIDNodeMap.
+	mapPublished bool
 	// maxTerm is the highest term seen anywhere.
 	maxTerm uint64
 	// heard is when the leader was last heard from (monotonic).
@@ -382,7 +385,12 @@ func (s *Service) handle(ctx context.Context, ev any) {
 	now := time.Now()
 	switch ev := ev.(type) {
 	case *proto.NodeMap:
-		s.onNodeMap(ev)
+		// The map fetched at start may be older than a published one
+		// that overtook it; every change is published, so any published
+		// map is at least as fresh.
+		if !s.st.mapPublished {
+			s.onNodeMap(ev)
+		}
 	case raceResult:
 		s.onRace(ev, now)
 	case answer:
@@ -399,6 +407,7 @@ func (s *Service) onMessage(ctx context.Context, m *proto.Message, now time.Time
 	case m.Dst.Service == proto.ServiceMessage && m.Dst.ID == proto.SrvIDNodeMap:
 		var nm proto.NodeMap
 		if err := proto.DecodePayload(m, &nm); err == nil {
+			s.st.mapPublished = true
 			s.onNodeMap(&nm)
 		}
 	case m.Dst.Service == proto.ServiceMessage && m.Dst.ID == proto.SrvIDNodeFlags:
