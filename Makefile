@@ -6,7 +6,7 @@ BIN     := bin
 # Binaries: name=package
 CMDS    := ctdbd=./ctdbd ctdb=./ctdb onnode=./ctdb/onnode transportd=./transportd ctdb_mutex_fcntl_helper=./ctdbd/mutexhelper
 
-.PHONY: build test unit fuzz run stop clean
+.PHONY: build test unit integration fuzz run stop clean
 
 build:
 	@mkdir -p $(BIN)
@@ -15,12 +15,22 @@ build:
 		$(GO) build -o $(BIN)/$$name $$pkg || exit 1; \
 	done
 
-# The whole suite: unit tests, fuzz seed corpora, integration tests
-# against real daemons, and a short fuzzing run of every fuzz target.
+# The whole suite: unit tests (with every fuzz target's seed corpus),
+# integration tests against real daemons — once with the transport
+# embedded in ctdbd and once with a separate transportd per node — and a
+# short fuzzing run of every fuzz target.
+INTEGRATION = GCTDB_BINDIR=$(CURDIR)/$(BIN) $(GO) test -tags integration -count=1 -p 1 -timeout 30m ./tests/integration/...
 test: build
 	$(GO) vet ./...
-	$(GO) test -race -count=1 -timeout 30m ./...
+	$(GO) vet -tags integration ./tests/...
+	$(GO) test -race -count=1 -timeout 20m ./...
+	$(INTEGRATION)
+	GCTDB_TEST_TRANSPORT=transportd $(INTEGRATION)
 	./tests/fuzz.sh 2s
+
+# Integration tests only: make integration [TRANSPORT=transportd]
+integration: build
+	GCTDB_TEST_TRANSPORT=$(TRANSPORT) $(INTEGRATION)
 
 unit:
 	$(GO) test -count=1 -short ./...

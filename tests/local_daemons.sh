@@ -254,6 +254,8 @@ local_daemons_ssh ()
 	[ -n "$_num" ] || die "$0 ssh: no node with address ${_ip}"
 	CTDB_BASE="${directory}/node.$((_num - 1))"
 	export CTDB_BASE
+	# The node's own socket follows from CTDB_BASE in test mode.
+	unset CTDB_SOCKET
 	[ -d "$CTDB_BASE" ] || die "$0 ssh: Unable to find base for node ${_ip}"
 
 	if $close_stdin ; then
@@ -269,6 +271,14 @@ onnode_common ()
 	# onnode only needs the nodes file, so use the common one.
 	CTDB_BASE="$directory"
 	export ONNODE_SSH CTDB_BASE
+	# "onnode ok" and "onnode con" ask a running node for the status.
+	for _s in "${directory}"/node.*/run/ctdbd.socket ; do
+		if [ -S "$_s" ] ; then
+			CTDB_SOCKET="$_s"
+			export CTDB_SOCKET
+			break
+		fi
+	done
 }
 
 local_daemons_generic_usage ()

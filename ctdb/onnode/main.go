@@ -15,6 +15,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -38,16 +39,21 @@ const usageText = `Usage: onnode [OPTION] ... <NODES> <COMMAND> ...
                 range (hyphen separated) of node numbers.
 `
 
-// usageError makes main print the usage and exit 1.
-type usageError struct{ msg string }
+// usageError makes run print msg (if any), then the usage, and exit 1.
+// A message about the node specification is followed by a blank line,
+// as in CTDB's onnode; getopts' messages are not.
+type usageError struct {
+	msg   string
+	blank bool
+}
 
 func (e usageError) Error() string { return e.msg }
 
 type options struct {
 	current, namesOK, parallel, quiet, verbose, push, stdin bool
-	nodesFile                                              string
-	nodespec                                               string
-	command                                                string
+	nodesFile                                               string
+	nodespec                                                string
+	command                                                 string
 }
 
 func main() {
@@ -57,17 +63,20 @@ func main() {
 func run(args []string, stdout, stderr io.Writer) int {
 	opts, err := parseArgs(args)
 	if err != nil {
-		var ue usageError
-		if errors.As(err, &ue) && ue.msg != "" {
-			fmt.Fprintln(stderr, ue.msg)
-			fmt.Fprintln(stderr)
-		}
-		fmt.Fprint(stderr, usageText)
-		return 1
+		return usage(stderr, err)
 	}
 	env := func(k string) string { return os.Getenv(k) }
-	nodes, err := resolveNodes(opts, env, stderr)
+	sshCmd, err := sshCommand(env)
 	if err != nil {
+		fmt.Fprintf(stderr, "onnode: %v\n", err)
+		return 1
+	}
+	nodes, err := resolveNodes(opts, env, sshCmd)
+	if err != nil {
+		var ue usageError
+		if errors.As(err, &ue) {
+			return usage(stderr, err)
+		}
 		fmt.Fprintf(stderr, "onnode: %v\n", err)
 		return 1
 	}
@@ -75,11 +84,6 @@ func run(args []string, stdout, stderr io.Writer) int {
 		opts.verbose = false
 	} else if len(nodes) > 1 {
 		opts.verbose = true
-	}
-	sshCmd, err := sshCommand(opts, env)
-	if err != nil {
-		fmt.Fprintf(stderr, "onnode: %v\n", err)
-		return 1
 	}
 	command := opts.command
 	if opts.current {
@@ -91,9 +95,25 @@ func run(args []string, stdout, stderr io.Writer) int {
 		command = "cd " + shellQuote(wd) + " && " + command
 	}
 	if opts.push {
-		return pushFiles(nodes, strings.Fields(opts.command), opts.verbose, stdout, stderr)
+		return pushFiles(nodes, strings.Fields(opts.command), env("ONNODE_SSH"), opts.verbose, stdout, stderr)
+	}
+	// The remote shell must accept -n (close stdin), as CTDB requires.
+	if opts.parallel || !opts.stdin {
+		sshCmd = append(sshCmd, "-n")
 	}
 	return execute(nodes, sshCmd, command, opts, stdout, stderr)
+}
+
+func usage(stderr io.Writer, err error) int {
+	var ue usageError
+	if errors.As(err, &ue) && ue.msg != "" {
+		fmt.Fprintln(stderr, ue.msg)
+		if ue.blank {
+			fmt.Fprintln(stderr)
+		}
+	}
+	fmt.Fprint(stderr, usageText)
+	return 1
 }
 
 func parseArgs(args []string) (*options, error) {
@@ -124,19 +144,21 @@ func parseArgs(args []string) (*options, error) {
 				o.push = true
 			case 'i':
 				o.stdin = true
+			case 'h':
+				return nil, usageError{}
 			case 'f':
 				if j+1 < len(a) {
 					o.nodesFile = a[j+1:]
 				} else {
 					i++
 					if i >= len(args) {
-						return nil, usageError{"option requires an argument -- f"}
+						return nil, usageError{msg: "onnode: option requires an argument -- f"}
 					}
 					o.nodesFile = args[i]
 				}
 				j = len(a)
 			default:
-				return nil, usageError{fmt.Sprintf("illegal option -- %c", a[j])}
+				return nil, usageError{msg: fmt.Sprintf("onnode: illegal option -- %c", a[j])}
 			}
 		}
 	}
@@ -191,7 +213,7 @@ func readNodes(path string) ([]string, error) {
 
 var rangeRE = regexp.MustCompile(`^([0-9]+)-([0-9]+)$`)
 
-func resolveNodes(o *options, env func(string) string, stderr io.Writer) ([]string, error) {
+func resolveNodes(o *options, env func(string) string, sshCmd []string) ([]string, error) {
 	all, err := readNodes(nodesFilePath(o, env))
 	if err != nil {
 		return nil, err
@@ -213,7 +235,7 @@ func resolveNodes(o *options, env func(string) string, stderr io.Writer) ([]stri
 				}
 			}
 		case item == "any":
-			a, err := anyNode(all, o, env)
+			a, err := anyNode(all, sshCmd)
 			if err != nil {
 				return nil, err
 			}
@@ -253,7 +275,7 @@ func resolveNodes(o *options, env func(string) string, stderr io.Writer) ([]stri
 			n, err := strconv.Atoi(item)
 			if err != nil || n < 0 {
 				if !o.namesOK {
-					return nil, usageError{"Invalid <nodespec>"}
+					return nil, usageError{msg: "Invalid <nodespec>", blank: true}
 				}
 				out = append(out, item)
 				continue
@@ -307,23 +329,33 @@ func clusterStatus() ([]statusLine, error) {
 	return lines, nil
 }
 
-// anyNode returns the first node that answers `ctdb pnn`.
-func anyNode(all []string, o *options, env func(string) string) (string, error) {
-	self, err := os.Executable()
-	if err != nil {
-		return "", err
+// anyNode returns the lowest-numbered node whose daemon answers `ctdb
+// pnn` through the remote shell. CTDB's onnode asks all nodes the same
+// way (by running itself with -pq all) and takes the first answer.
+func anyNode(all []string, sshCmd []string) (string, error) {
+	outs := make([][]byte, len(all))
+	var wg sync.WaitGroup
+	for i, addr := range all {
+		if addr == "" {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			args := append(append(slices.Clone(sshCmd[1:]), "-n"), addr, "ctdb pnn")
+			// A node that is down answers with an error, which only
+			// means it is not the one.
+			outs[i], _ = exec.Command(sshCmd[0], args...).Output()
+		}()
 	}
-	args := []string{"-pq"}
-	if o.nodesFile != "" {
-		args = append(args, "-f", o.nodesFile)
-	}
-	args = append(args, "all", "ctdb", "pnn")
-	out, _ := exec.Command(self, args...).CombinedOutput()
+	wg.Wait()
 	digits := regexp.MustCompile(`^[0-9]+$`)
-	for _, line := range strings.Split(string(out), "\n") {
-		if digits.MatchString(line) {
-			n, _ := strconv.Atoi(line)
-			if n < len(all) && all[n] != "" {
+	for _, out := range outs {
+		for _, line := range strings.Split(string(out), "\n") {
+			if !digits.MatchString(line) {
+				continue
+			}
+			if n, err := strconv.Atoi(line); err == nil && n < len(all) && all[n] != "" {
 				return all[n], nil
 			}
 		}
@@ -332,8 +364,8 @@ func anyNode(all []string, o *options, env func(string) string) (string, error) 
 }
 
 // sshCommand returns the remote-shell command: ONNODE_SSH (also from
-// $CTDB_BASE/onnode.conf) or ssh, plus -n unless stdin is kept open.
-func sshCommand(o *options, env func(string) string) ([]string, error) {
+// $CTDB_BASE/onnode.conf) or ssh.
+func sshCommand(env func(string) string) ([]string, error) {
 	ssh := env("ONNODE_SSH")
 	if base := env("CTDB_BASE"); base != "" {
 		if v, ok, err := readOnnodeConf(filepath.Join(base, "onnode.conf")); err != nil {
@@ -345,11 +377,7 @@ func sshCommand(o *options, env func(string) string) ([]string, error) {
 	if ssh == "" {
 		ssh = "ssh"
 	}
-	cmd := strings.Fields(ssh)
-	if o.parallel || !o.stdin {
-		cmd = append(cmd, "-n")
-	}
-	return cmd, nil
+	return strings.Fields(ssh), nil
 }
 
 // readOnnodeConf reads ONNODE_SSH=... from onnode.conf, the one setting
@@ -373,20 +401,34 @@ func readOnnodeConf(path string) (string, bool, error) {
 }
 
 func execute(nodes []string, sshCmd []string, command string, o *options, stdout, stderr io.Writer) int {
+	// SIGINT and SIGTERM are passed on to the remote shells, as CTDB's
+	// onnode traps them.
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
-	defer signal.Stop(sigs)
-
 	var mu sync.Mutex
 	var procs []*os.Process
+	stop := make(chan struct{})
+	var relay sync.WaitGroup
+	relay.Add(1)
 	go func() {
-		for range sigs {
+		defer relay.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-sigs:
+			}
 			mu.Lock()
 			for _, p := range procs {
 				p.Signal(syscall.SIGTERM)
 			}
 			mu.Unlock()
 		}
+	}()
+	defer func() {
+		signal.Stop(sigs)
+		close(stop)
+		relay.Wait()
 	}()
 
 	start := func(node string, out, errw io.Writer) (*exec.Cmd, error) {
@@ -424,7 +466,7 @@ func execute(nodes []string, sshCmd []string, command string, o *options, stdout
 			cmd, err := start(n, stdout, stderr)
 			if err != nil {
 				fmt.Fprintf(stderr, "onnode: %v\n", err)
-				ret = 1
+				ret = startFailure(err)
 				continue
 			}
 			if err := cmd.Wait(); err != nil {
@@ -437,8 +479,10 @@ func execute(nodes []string, sshCmd []string, command string, o *options, stdout
 	var wg sync.WaitGroup
 	var outMu sync.Mutex
 	results := make([]int, len(nodes))
+	// The commands' output is copied concurrently; whole writes never mix.
+	sharedOut, sharedErr := &lockedWriter{w: stdout, mu: &outMu}, &lockedWriter{w: stderr, mu: &outMu}
 	for i, n := range nodes {
-		var out, errw io.Writer = stdout, stderr
+		var out, errw io.Writer = sharedOut, sharedErr
 		var pw *prefixWriter
 		if o.verbose {
 			pw = &prefixWriter{prefix: "[" + n + "] ", w: stdout, mu: &outMu}
@@ -447,7 +491,7 @@ func execute(nodes []string, sshCmd []string, command string, o *options, stdout
 		cmd, err := start(n, out, errw)
 		if err != nil {
 			fmt.Fprintf(stderr, "onnode: %v\n", err)
-			results[i] = 1
+			results[i] = startFailure(err)
 			continue
 		}
 		wg.Add(1)
@@ -468,6 +512,27 @@ func execute(nodes []string, sshCmd []string, command string, o *options, stdout
 		}
 	}
 	return ret
+}
+
+// startFailure is the exit status for a remote shell that could not be
+// started: 127 when it does not exist, as a shell reports it.
+func startFailure(err error) int {
+	if errors.Is(err, exec.ErrNotFound) || errors.Is(err, os.ErrNotExist) {
+		return 127
+	}
+	return 1
+}
+
+// lockedWriter serialises writes to a writer shared by several commands.
+type lockedWriter struct {
+	w  io.Writer
+	mu *sync.Mutex
+}
+
+func (l *lockedWriter) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(b)
 }
 
 // prefixWriter prefixes every output line with the node, like
@@ -508,8 +573,9 @@ func (p *prefixWriter) flush() {
 	}
 }
 
-// pushFiles copies files to the nodes with rsync, as onnode -P.
-func pushFiles(nodes, files []string, verbose bool, stdout, stderr io.Writer) int {
+// pushFiles copies files to the nodes with rsync, as onnode -P; rsync
+// reaches the nodes through ONNODE_SSH when it is set.
+func pushFiles(nodes, files []string, ssh string, verbose bool, stdout, stderr io.Writer) int {
 	wd, _ := os.Getwd()
 	ret := 0
 	for _, n := range nodes {
@@ -523,6 +589,9 @@ func pushFiles(nodes, files []string, verbose bool, stdout, stderr io.Writer) in
 			}
 			cmd := exec.Command("rsync", src, "["+n+"]:"+src)
 			cmd.Stdout, cmd.Stderr = stdout, stderr
+			if ssh != "" {
+				cmd.Env = append(os.Environ(), "RSYNC_RSH="+ssh)
+			}
 			if err := cmd.Run(); err != nil {
 				fmt.Fprintf(stderr, "onnode: push %s to %s: %v\n", f, n, err)
 				ret = 1

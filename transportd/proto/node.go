@@ -68,6 +68,39 @@ const (
 	NodeFlagsInactive = NodeFlagDeleted | NodeFlagDisconnected | NodeFlagBanned | NodeFlagStopped
 )
 
+// nodeFlagNames are CTDB 4.17's flag names in its order; INACTIVE is any
+// of the inactive flags.
+var nodeFlagNames = []struct {
+	mask uint32
+	name string
+}{
+	{NodeFlagDisconnected, "DISCONNECTED"},
+	{NodeFlagPermanentlyDisabled, "DISABLED"},
+	{NodeFlagBanned, "BANNED"},
+	{NodeFlagUnhealthy, "UNHEALTHY"},
+	{NodeFlagDeleted, "DELETED"},
+	{NodeFlagStopped, "STOPPED"},
+	{NodeFlagsInactive, "INACTIVE"},
+}
+
+// NodeFlagsString renders node flags as ctdb status does: OK, or the
+// names joined by |.
+func NodeFlagsString(flags uint32) string {
+	out := ""
+	for _, f := range nodeFlagNames {
+		if flags&f.mask != 0 {
+			if out != "" {
+				out += "|"
+			}
+			out += f.name
+		}
+	}
+	if out == "" {
+		return "OK"
+	}
+	return out
+}
+
 // Capabilities, with CTDB's values.
 const (
 	CapLeader  uint32 = 0x00000001 // CTDB_CAP_RECMASTER

@@ -10,11 +10,13 @@
 package membership
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -310,6 +312,7 @@ func (s *Service) snapshotLocked() *proto.Connectivity {
 			PNN: pnn, Connected: p.linkUp && p.alive, LinkUp: p.linkUp, Alive: p.alive, Since: proto.TimestampOf(p.since),
 		})
 	}
+	slices.SortFunc(c.Peers, func(a, b proto.PeerState) int { return cmp.Compare(a.PNN, b.PNN) })
 	return c
 }
 

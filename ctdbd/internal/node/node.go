@@ -294,10 +294,10 @@ func (s *Service) Dispatch(ctx context.Context, m *proto.Message) {
 	}
 	if m.IsRequest() {
 		s.mu.Lock()
-		if m.Src.Service == proto.ServiceClient {
-			s.controls["client.req_control"]++
-		} else if m.Src.PNN != s.pnn {
+		if m.Src.PNN != s.pnn {
 			s.controls["node.req_control"]++
+		} else if m.Src.Service == proto.ServiceClient {
+			s.controls["client.req_control"]++
 		}
 		s.mu.Unlock()
 	}
@@ -490,7 +490,7 @@ func (s *Service) modifyFlags(ctx context.Context, f proto.ModifyFlags) error {
 	if now == old {
 		return nil
 	}
-	s.log.Log(ctx, slog.Level(2), "node flags changed", "old", FlagString(old), "new", FlagString(now))
+	s.log.Log(ctx, slog.Level(2), "node flags changed", "old", proto.NodeFlagsString(old), "new", proto.NodeFlagsString(now))
 	s.announce(old)
 	return nil
 }
@@ -576,35 +576,4 @@ func (s *Service) statistics(ctx context.Context) *proto.Statistics {
 		add("node_packets_recv", recv)
 	}
 	return st
-}
-
-// FlagString renders flags as ctdb status does (OK, or names joined by |).
-func FlagString(flags uint32) string {
-	if flags == 0 {
-		return "OK"
-	}
-	names := []struct {
-		bit  uint32
-		name string
-	}{
-		{proto.NodeFlagDisconnected, "DISCONNECTED"},
-		{proto.NodeFlagUnhealthy, "UNHEALTHY"},
-		{proto.NodeFlagPermanentlyDisabled, "DISABLED"},
-		{proto.NodeFlagBanned, "BANNED"},
-		{proto.NodeFlagDeleted, "DELETED"},
-		{proto.NodeFlagStopped, "STOPPED"},
-	}
-	out := ""
-	for _, n := range names {
-		if flags&n.bit != 0 {
-			if out != "" {
-				out += "|"
-			}
-			out += n.name
-		}
-	}
-	if flags&proto.NodeFlagsInactive != 0 {
-		out += "|INACTIVE"
-	}
-	return out
 }
