@@ -70,6 +70,7 @@ func (x *cli) commands() []*command {
 		tunableCommands(),
 		debugCommands(),
 		statisticsCommands(),
+		adminCommands(),
 	} {
 		all = append(all, family...)
 	}

@@ -108,7 +108,7 @@ func normalizePID(s string) string {
 }
 
 var (
-	statsTextRE    = regexp.MustCompile(`(?m)^( +[a-z_]+ +)\d+$`)
+	statsTextRE    = regexp.MustCompile(`(?m)^( +[a-z_]+) +\d+$`)
 	statsMachineRE = regexp.MustCompile(`(?m)^(\|?\d+\|)?1\|\d+\|\d+\|[\d|.]+$`)
 	statsJSONRE    = regexp.MustCompile(`(?m)^(\s+"[a-z]+[_.][a-z_.]+": )\d+(,?)$`)
 )
@@ -116,7 +116,8 @@ var (
 // normalizeStats replaces counter values, which count the test's own
 // traffic.
 func normalizeStats(s string) string {
-	s = statsTextRE.ReplaceAllString(s, "${1}<N>")
+	// The padding before a counter depends on its digits.
+	s = statsTextRE.ReplaceAllString(s, "${1} <N>")
 	s = statsMachineRE.ReplaceAllStringFunc(s, func(line string) string {
 		return regexp.MustCompile(`\d+(\.\d+)?`).ReplaceAllString(line, "<N>")
 	})

@@ -43,7 +43,9 @@ type statusSection struct {
 }
 
 // defaultStatusHooks are the status parts of the services gctdb has.
-func defaultStatusHooks() statusHooks { return statusHooks{} }
+func defaultStatusHooks() statusHooks {
+	return statusHooks{sections: []statusSection{leaderSection(), bansSection()}}
+}
 
 func statusCommands() []*command {
 	return []*command{

@@ -34,27 +34,6 @@ func (c *Client) ClusterStatus(ctx context.Context, pnn uint32) (*proto.ClusterS
 	return &s, nil
 }
 
-// ModifyFlags sets and clears administrative flags of node pnn: STOPPED
-// (ctdb stop/continue) and DISABLED (ctdb disable/enable).
-func (c *Client) ModifyFlags(ctx context.Context, pnn uint32, set, clear uint32) error {
-	return c.Control(ctx, pnn, proto.ServiceNode, proto.OpModifyFlags, &proto.ModifyFlags{Set: set, Clear: clear}, nil)
-}
-
-// Capabilities returns node pnn's capabilities (ctdb getcapabilities).
-func (c *Client) Capabilities(ctx context.Context, pnn uint32) (uint32, error) {
-	var v proto.U32
-	if err := c.Control(ctx, pnn, proto.ServiceNode, proto.OpGetCapabilities, nil, &v); err != nil {
-		return 0, err
-	}
-	return v.V, nil
-}
-
-// SetCapabilities sets and clears capabilities of node pnn
-// (ctdb setleaderrole, setlmasterrole).
-func (c *Client) SetCapabilities(ctx context.Context, pnn uint32, set, clear uint32) error {
-	return c.Control(ctx, pnn, proto.ServiceNode, proto.OpSetCapabilities, &proto.Capabilities{Set: set, Clear: clear}, nil)
-}
-
 // Ban bans node pnn for seconds with a reason (ctdb ban).
 func (c *Client) Ban(ctx context.Context, pnn uint32, seconds uint32, reason string) error {
 	return c.Control(ctx, pnn, proto.ServiceBanning, proto.OpBan, &proto.BanRequest{Seconds: seconds, By: proto.PNNUnknown, Reason: reason}, nil)

@@ -161,8 +161,8 @@ type ClusterStatus struct {
 	// the names of docs/cluster.md ("elections", "lock_attempts",
 	// "lock_taken", "lock_contended", "lock_timeouts", "lock_errors",
 	// "lock_lost", "leader_changes", "broadcasts_sent",
-	// "broadcasts_received"), and the latency "cluster_lock" of taking
-	// the lock.
+	// "broadcasts_received"), and the latency of taking the lock under
+	// CTDB's name "reclock_recd".
 	Stats Statistics
 }
 

@@ -160,7 +160,7 @@ func (s *Service) Init(ctx context.Context, env *service.Env) error {
 	s.log, s.port, s.pnn = env.Logger, env.Port, env.PNN
 	s.view = proto.Leader{PNN: proto.PNNUnknown}
 	s.statsStart = time.Now()
-	s.lockLatency.Name = "cluster_lock"
+	s.lockLatency.Name = "reclock_recd"
 	s.st = loopState{nodes: make(map[uint32]*nodeState), startup: true}
 	for _, n := range env.Nodes {
 		if n.Deleted {

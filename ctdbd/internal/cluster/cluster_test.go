@@ -150,7 +150,7 @@ func TestStatusCountsElections(t *testing.T) {
 	assert.Equal(t, uint64(1), counters["elections"])
 	assert.Equal(t, uint64(1), counters["lock_taken"])
 	assert.Equal(t, uint32(1), st.Stats.Latencies[0].Count)
-	assert.Equal(t, "cluster_lock", st.Stats.Latencies[0].Name)
+	assert.Equal(t, "reclock_recd", st.Stats.Latencies[0].Name)
 }
 
 // TestNoLockLowestPNNLeads mirrors cluster.006-008 and shows the
