@@ -66,8 +66,12 @@ func parseArgs(args []string, env func(string) (string, bool)) (config, error) {
 	return cfg, nil
 }
 
-// run is the whole helper; it returns the exit status.
-func run(args []string, env func(string) (string, bool), stdin io.Reader, stdout, stderr io.Writer, sigs <-chan os.Signal) int {
+// run is the whole helper; it returns the exit status and, when it took
+// the lock, the open lock file. The lock is released by closing that
+// file, which main leaves to the exit: then the helper holds the lock
+// for exactly as long as its process lives, and a parent that sees it
+// alive knows the lock is held.
+func run(args []string, env func(string) (string, bool), stdin io.Reader, stdout, stderr io.Writer, sigs <-chan os.Signal) (int, io.Closer) {
 	prog := "ctdb_mutex_fcntl_helper"
 	if len(args) > 0 {
 		prog = filepath.Base(args[0])
@@ -75,7 +79,7 @@ func run(args []string, env func(string) (string, bool), stdin io.Reader, stdout
 	cfg, err := parseArgs(args, env)
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", prog, err)
-		return 1
+		return 1, nil
 	}
 	log := newLogger(prog, env, stderr)
 	ppid := os.Getppid()
@@ -83,7 +87,7 @@ func run(args []string, env func(string) (string, bool), stdin io.Reader, stdout
 	lk, res := takeLock(cfg.file, log)
 	if res != resultTaken {
 		stdout.Write([]byte{res})
-		return 0
+		return 0, nil
 	}
 	out := &syncWriter{w: stdout}
 	term := uint64(0)
@@ -97,9 +101,8 @@ func run(args []string, env func(string) (string, bool), stdin io.Reader, stdout
 
 	h := &holder{cfg: cfg, lk: lk, out: out, log: log, ppid: ppid}
 	reason := h.hold(stdin, sigs)
-	lk.release()
 	log.Log(context.Background(), logging.SlogNotice, "cluster lock released", "file", cfg.file, "inode", lk.ino, "term", term, "reason", reason)
-	return 0
+	return 0, lk.f
 }
 
 // newLogger logs like ctdbd when ctdbd says where (GCTDB_MUTEX_LOG, a
@@ -150,9 +153,6 @@ func takeLock(file string, log *slog.Logger) (*lockFile, byte) {
 	}
 	return &lockFile{f: f, dev: st.Dev, ino: st.Ino}, resultTaken
 }
-
-// release drops the lock by closing the file.
-func (l *lockFile) release() { l.f.Close() }
 
 // check reports why path no longer names the locked inode, or nil.
 func (l *lockFile) check(path string) error {

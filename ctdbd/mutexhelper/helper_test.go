@@ -42,7 +42,11 @@ func startHelper(t *testing.T, env map[string]string, args ...string) *helperRun
 	outR, outW := io.Pipe()
 	h := &helperRun{t: t, stdin: inW, out: bufio.NewReader(outR), stderr: &lockedBuffer{}, sigs: make(chan os.Signal, 1), done: make(chan int, 1)}
 	go func() {
-		code := run(append([]string{"ctdb_mutex_fcntl_helper"}, args...), envOf(env), inR, outW, h.stderr, h.sigs)
+		code, lock := run(append([]string{"ctdb_mutex_fcntl_helper"}, args...), envOf(env), inR, outW, h.stderr, h.sigs)
+		// What the process exit does for the real helper.
+		if lock != nil {
+			lock.Close()
+		}
 		outW.Close()
 		h.done <- code
 	}()
@@ -113,7 +117,7 @@ func lockPath(t *testing.T) string { return filepath.Join(t.TempDir(), "cluster.
 func canLock(t *testing.T, path string) bool {
 	lk, res := takeLock(path, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if res == resultTaken {
-		lk.release()
+		lk.f.Close()
 		return true
 	}
 	return false
@@ -179,7 +183,7 @@ func TestParseTermRecord(t *testing.T) {
 
 func TestUsageExitsWithoutResult(t *testing.T) {
 	var out, errb bytes.Buffer
-	code := run([]string{"ctdb_mutex_fcntl_helper"}, envOf(nil), strings.NewReader(""), &out, &errb, nil)
+	code, _ := run([]string{"ctdb_mutex_fcntl_helper"}, envOf(nil), strings.NewReader(""), &out, &errb, nil)
 	assert.Equal(t, 1, code)
 	assert.Empty(t, out.String())
 	assert.Contains(t, errb.String(), "usage")
@@ -193,7 +197,7 @@ func TestPlainContract(t *testing.T) {
 
 	// A second helper finds the lock contended and exits at once.
 	var out bytes.Buffer
-	code := run([]string{"h", path}, envOf(nil), strings.NewReader(""), &out, io.Discard, nil)
+	code, _ := run([]string{"h", path}, envOf(nil), strings.NewReader(""), &out, io.Discard, nil)
 	assert.Equal(t, 0, code)
 	assert.Equal(t, "1", out.String())
 

@@ -30,5 +30,6 @@ import (
 func main() {
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
-	os.Exit(run(os.Args, os.LookupEnv, os.Stdin, os.Stdout, os.Stderr, sigs))
+	code, _ := run(os.Args, os.LookupEnv, os.Stdin, os.Stdout, os.Stderr, sigs)
+	os.Exit(code)
 }

@@ -344,15 +344,15 @@ func (h *heldLock) Err() error {
 	return h.lostErr
 }
 
-// Held reports whether the lock is held at now: the helper lives and,
-// when leased, the lease has not run out.
+// Held reports whether the lock is held at now: the helper process lives
+// (gctdb's helper releases the lock only by exiting, so a live helper
+// holds it; its exit may not have been noticed yet) and, when leased, the
+// lease has not run out.
 func (h *heldLock) Held(now time.Time) bool {
 	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.lostErr != nil {
-		return false
-	}
-	return !h.leased || now.Before(h.validUntil)
+	ok := h.lostErr == nil && (!h.leased || now.Before(h.validUntil))
+	h.mu.Unlock()
+	return ok && processRunning(h.cmd.Process.Pid)
 }
 
 // ValidFor is how much of the lease is left at now (0 without a lease).
