@@ -436,20 +436,34 @@ func (s *Service) onMessage(ctx context.Context, m *proto.Message, now time.Time
 }
 
 func (s *Service) onNodeMap(m *proto.NodeMap) {
+	var joined []uint32
 	for _, n := range m.Nodes {
 		ns := s.st.nodes[n.PNN]
 		if ns == nil || n.Flags&proto.NodeFlagDeleted != 0 {
 			continue
 		}
+		was := ns.connected
 		ns.flags, ns.caps = n.Flags, n.Caps
 		ns.connected = n.PNN == s.pnn || n.Flags&proto.NodeFlagDisconnected == 0
 		ns.everConnected = ns.everConnected || ns.connected
 		if n.Caps != 0 || n.PNN == s.pnn {
 			ns.heard = true
 		}
+		if ns.connected && !was {
+			joined = append(joined, n.PNN)
+		}
 	}
 	s.st.haveMap = true
 	s.updateEligible()
+	// A node that just connected hears who leads at once, not at the
+	// next broadcast.
+	if s.isLeading() && (s.st.lock == nil || s.st.lock.Held(time.Now())) {
+		v := s.currentView()
+		for _, pnn := range joined {
+			s.send(proto.Endpoint{PNN: pnn, Service: proto.ServiceCluster}, proto.OpLeaderBroadcast, v)
+			LogLeaderAction(s.log, "broadcast", v.Term, 0)
+		}
+	}
 }
 
 func (s *Service) onNodeFlags(f proto.NodeFlags) {
