@@ -91,13 +91,15 @@ func run(args []string, env func(string) (string, bool), stdin io.Reader, stdout
 	}
 	out := &syncWriter{w: stdout}
 	term := uint64(0)
+	answer := string(resultTaken)
 	if cfg.lease.enabled() {
 		term = lk.advanceTerm(cfg.lease.minTerm, cfg.lease.pnn, log)
-		out.write(fmt.Sprintf("%c%s", resultTaken, hello(term, cfg.lease.lease)))
-	} else {
-		out.write(string(resultTaken))
+		answer += hello(term, cfg.lease.lease)
 	}
+	// Logged before the parent hears of it, so that no record of the
+	// parent acting on the lock comes before this one.
 	log.Log(context.Background(), logging.SlogNotice, "cluster lock acquired", "file", cfg.file, "inode", lk.ino, "term", term, "lease", cfg.lease.lease)
+	out.write(answer)
 
 	h := &holder{cfg: cfg, lk: lk, out: out, log: log, ppid: ppid}
 	reason := h.hold(stdin, sigs)

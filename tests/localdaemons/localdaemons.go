@@ -287,11 +287,34 @@ func (c *Cluster) Kill(i int) {
 	}
 	c.mu.Unlock()
 	for _, pid := range pids {
-		syscall.Kill(pid, syscall.SIGKILL)
+		c.kill(pid)
 	}
 	for _, pid := range pids {
 		waitGone(pid, 10*time.Second)
 	}
+	c.mu.Lock()
+	for _, pid := range pids {
+		delete(c.pids[i], pid)
+	}
+	c.mu.Unlock()
+}
+
+// kill sends SIGKILL to pid if it still runs one of the cluster's
+// binaries: a daemon that died long ago may have left its PID to an
+// unrelated process.
+func (c *Cluster) kill(pid int) {
+	exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
+	if err != nil {
+		return
+	}
+	bin, err := filepath.EvalSymlinks(c.Bin)
+	if err != nil {
+		return
+	}
+	if abs, err := filepath.Abs(bin); err != nil || filepath.Dir(exe) != abs {
+		return
+	}
+	syscall.Kill(pid, syscall.SIGKILL)
 }
 
 // Stop runs `local_daemons.sh stop` for node i (ctdb shutdown).
@@ -332,7 +355,7 @@ func (c *Cluster) cleanup() {
 	defer c.mu.Unlock()
 	for _, set := range c.pids {
 		for pid := range set {
-			syscall.Kill(pid, syscall.SIGKILL)
+			c.kill(pid)
 		}
 	}
 	for _, set := range c.pids {
