@@ -172,23 +172,13 @@ type leaderInfo struct {
 }
 
 func newLeaderView(l *proto.Leader, loc *time.Location) *leaderInfo {
-	v := &leaderInfo{Term: l.Term, Mode: modeName(l.Mode), loc: loc}
+	v := &leaderInfo{Term: l.Term, Mode: proto.LeaderModeName(l.Mode), loc: loc}
 	if l.Known() {
 		pnn := l.PNN
 		v.PNN = &pnn
 		v.Since = optionalTime(l.Since)
 	}
 	return v
-}
-
-func modeName(mode uint8) string {
-	switch mode {
-	case proto.LeaderModeLock:
-		return "cluster lock"
-	case proto.LeaderModeNoLock:
-		return "no cluster lock"
-	}
-	return "none"
 }
 
 // writeText prints the pnn as CTDB's print_pnn does: UNKNOWN when there

@@ -66,6 +66,18 @@ const (
 	LeaderModeNoLock uint8 = 2
 )
 
+// LeaderModeName says how a leader was chosen, for logs and the CLI:
+// "cluster lock", "no cluster lock" or "none".
+func LeaderModeName(mode uint8) string {
+	switch mode {
+	case LeaderModeLock:
+		return "cluster lock"
+	case LeaderModeNoLock:
+		return "no cluster lock"
+	}
+	return "none"
+}
+
 // Leader is one node's view of the leader, and the body of the leader
 // broadcast.
 type Leader struct {

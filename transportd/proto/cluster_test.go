@@ -48,6 +48,9 @@ func TestClusterNames(t *testing.T) {
 	assert.NotEqual(t, SrvIDLeader, SrvIDBanState)
 	assert.True(t, (&Leader{PNN: 0}).Known())
 	assert.False(t, (&Leader{PNN: PNNUnknown}).Known())
+	assert.Equal(t, "cluster lock", LeaderModeName(LeaderModeLock))
+	assert.Equal(t, "no cluster lock", LeaderModeName(LeaderModeNoLock))
+	assert.Equal(t, "none", LeaderModeName(LeaderModeNone))
 }
 
 func FuzzLeader(f *testing.F)        { fuzzPayload(f, "leader") }

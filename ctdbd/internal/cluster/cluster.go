@@ -773,19 +773,9 @@ func (s *Service) becomeLeader(lock *heldLock, term uint64, mode uint8, now time
 	s.lock = lock
 	s.mu.Unlock()
 	fenced := lock != nil && lock.leased
-	s.log.Log(context.Background(), logging.SlogNotice, "this node is the leader", "leader", s.pnn, "term", term, "mode", modeText(mode), "fenced", fenced)
+	s.log.Log(context.Background(), logging.SlogNotice, "this node is the leader", "leader", s.pnn, "term", term, "mode", proto.LeaderModeName(mode), "fenced", fenced)
 	s.changed(old)
 	s.broadcast(now)
-}
-
-func modeText(mode uint8) string {
-	switch mode {
-	case proto.LeaderModeLock:
-		return "cluster lock"
-	case proto.LeaderModeNoLock:
-		return "no cluster lock"
-	}
-	return "none"
 }
 
 // broadcast tells every connected node that this node leads, if it still
@@ -852,7 +842,7 @@ func (s *Service) onBroadcast(ctx context.Context, m *proto.Message, now time.Ti
 	}
 	s.count("broadcasts_received")
 	if (l.Mode == proto.LeaderModeLock) != s.spec.configured() {
-		s.log.Warn("leader broadcast from a node with another cluster lock setting; ignored", "from", l.PNN, "its_mode", modeText(l.Mode), "our_mode", modeText(s.mode()))
+		s.log.Warn("leader broadcast from a node with another cluster lock setting; ignored", "from", l.PNN, "its_mode", proto.LeaderModeName(l.Mode), "our_mode", proto.LeaderModeName(s.mode()))
 		return
 	}
 	s.seeTerm(l.Term)

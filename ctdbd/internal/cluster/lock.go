@@ -439,7 +439,8 @@ func (h *heldLock) Verify(ctx context.Context) (time.Duration, error) {
 }
 
 // release stops the helper, which drops the lock, and waits until it is
-// gone.
+// gone, but not for long: a helper stuck in the kernel on a hung file
+// system cannot be waited for (its exit is still reaped later).
 func (h *heldLock) release() {
 	h.markLost(fmt.Errorf("%w: released", ErrLockLost))
 	h.cmd.Process.Signal(syscall.SIGTERM)
@@ -449,7 +450,11 @@ func (h *heldLock) release() {
 	case <-time.After(time.Second):
 	}
 	h.cmd.Process.Kill()
-	<-h.exited
+	select {
+	case <-h.exited:
+	case <-time.After(time.Second):
+		h.log.Error("cluster lock helper does not exit", "pid", h.cmd.Process.Pid)
+	}
 }
 
 // processRunning reports whether pid lives and is not a zombie.
