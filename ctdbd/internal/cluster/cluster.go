@@ -442,7 +442,7 @@ func (s *Service) onNodeMap(m *proto.NodeMap) {
 		if ns == nil || n.Flags&proto.NodeFlagDeleted != 0 {
 			continue
 		}
-		was := ns.connected
+		was, wasActive := ns.connected, ns.flags&proto.NodeFlagsInactive == 0
 		ns.flags, ns.caps = n.Flags, n.Caps
 		ns.connected = n.PNN == s.pnn || n.Flags&proto.NodeFlagDisconnected == 0
 		ns.everConnected = ns.everConnected || ns.connected
@@ -451,6 +451,11 @@ func (s *Service) onNodeMap(m *proto.NodeMap) {
 		}
 		if ns.connected && !was {
 			joined = append(joined, n.PNN)
+		}
+		// The leader just went away: race now, whatever the backoff of
+		// an earlier attempt says.
+		if n.PNN == s.currentView().PNN && (was && !ns.connected || wasActive && ns.flags&proto.NodeFlagsInactive != 0) {
+			s.st.nextRace = time.Time{}
 		}
 	}
 	s.st.haveMap = true
@@ -567,7 +572,9 @@ func (s *Service) raceReason(now time.Time) string {
 		switch {
 		case ns == nil:
 			return fmt.Sprintf("leader %d is not in the nodes file", v.PNN)
-		case !ns.connected:
+		case !ns.connected && (ns.everConnected || now.Sub(s.st.heard) > timeout):
+			// A leader heard from but not yet connected is one whose
+			// liveness is still starting, not one that went away.
 			return fmt.Sprintf("leader %d is disconnected", v.PNN)
 		case ns.flags&proto.NodeFlagsInactive != 0:
 			return fmt.Sprintf("leader %d is inactive", v.PNN)

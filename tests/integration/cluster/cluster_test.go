@@ -251,3 +251,36 @@ func TestStalledLeaderFenced(t *testing.T) {
 	}
 	assert.True(t, steppedDown, "the woken leader logs that it stops leading")
 }
+
+// TestLeaderCapability: nodes started with [cluster] leader capability =
+// false never lead, even when the only capable node stops; `ctdb
+// setleaderrole on` makes one of them lead at once.
+func TestLeaderCapability(t *testing.T) {
+	t.Parallel()
+	c := localdaemons.New(t, localdaemons.Options{Prefix: "127.103.13"})
+	editNodeConf(t, c, []int{0, 1}, "cluster", map[string]string{"leader capability": "false"})
+	c.StartAll()
+	l, _ := waitAgreed(t, c, nodes(3), -1, 5*time.Second)
+	assert.Equal(t, uint32(2), l.PNN, "only node 2 may lead")
+	assert.Equal(t, "LEADER: NO\nLMASTER: YES\n", c.Ctdb(0, "getcapabilities").Stdout)
+
+	r := c.Ctdb(0, "-n", "2", "stop")
+	require.Equal(t, 0, r.Exit, r.Stderr)
+	time.Sleep(defaultLeaderTimeout + time.Second)
+	for i := 0; i < 3; i++ {
+		assert.Equal(t, "UNKNOWN\n", c.Ctdb(i, "leader").Stdout, "no capable active node: no leader on node %d", i)
+	}
+	assert.Equal(t, "Leader:UNKNOWN\n", lastLine(c.Ctdb(0, "status").Stdout))
+
+	start := time.Now()
+	r = c.Ctdb(0, "-n", "1", "setleaderrole", "on")
+	require.Equal(t, 0, r.Exit, r.Stderr)
+	l, _ = waitAgreed(t, c, nodes(3), -1, 2*time.Second)
+	assert.Equal(t, uint32(1), l.PNN)
+	t.Logf("setleaderrole on -> leader 1 after %v", time.Since(start))
+}
+
+func lastLine(s string) string {
+	lines := strings.SplitAfter(strings.TrimSuffix(s, "\n"), "\n")
+	return lines[len(lines)-1] + "\n"
+}

@@ -120,7 +120,13 @@ func waitAgreed(t *testing.T, c *localdaemons.Cluster, among []int, not int, wit
 // set to its value, added after the section header when missing.
 func editConf(t *testing.T, c *localdaemons.Cluster, section string, kv map[string]string) {
 	t.Helper()
-	for i := 0; i < c.Nodes; i++ {
+	editNodeConf(t, c, nodes(c.Nodes), section, kv)
+}
+
+// editNodeConf is editConf for some nodes only.
+func editNodeConf(t *testing.T, c *localdaemons.Cluster, which []int, section string, kv map[string]string) {
+	t.Helper()
+	for _, i := range which {
 		path := filepath.Join(c.Base(i), "ctdb.conf")
 		b, err := os.ReadFile(path)
 		require.NoError(t, err)
