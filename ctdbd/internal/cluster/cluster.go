@@ -21,10 +21,12 @@ import (
 const (
 	// DefaultBroadcastInterval is how often the leader says so (CTDB's).
 	DefaultBroadcastInterval = time.Second
-	// raceRetry is how soon a node without a leader races again after
-	// finding the lock contended: the lease of a stalled leader runs out
-	// at any moment.
-	raceRetry = 500 * time.Millisecond
+	// A node without a leader races again after finding the lock
+	// contended, first after raceRetryMin (a killed leader's helper may
+	// still be exiting), then backing off to raceRetry (the lease of a
+	// stalled leader runs out at any moment).
+	raceRetryMin = 50 * time.Millisecond
+	raceRetry    = 250 * time.Millisecond
 	// askTimeout bounds a start-up question to another node; a question
 	// that failed is asked again after askRetry.
 	askTimeout = time.Second
@@ -131,7 +133,9 @@ type loopState struct {
 	startup bool
 	// electing is true from the first race without a leader until a
 	// leader is known.
-	electing      bool
+	electing bool
+	// retry is the wait before the next race after a contended one.
+	retry         time.Duration
 	racing        bool
 	nextRace      time.Time
 	lock          *heldLock
@@ -692,6 +696,7 @@ func (s *Service) startRace(ctx context.Context, reason string) {
 	s.st.startup = false
 	if !s.st.electing {
 		s.st.electing = true
+		s.st.retry = raceRetryMin
 		s.count("elections")
 		s.log.Log(ctx, logging.SlogNotice, "start election: taking the cluster lock", "reason", reason, "lock", s.spec.raw)
 	} else {
@@ -725,12 +730,12 @@ func (s *Service) onRace(r raceResult, now time.Time) {
 	case lockContended:
 		s.count("lock_contended")
 		s.log.Info("unable to take the cluster lock: contention", "leader", pnnText(s.currentView().PNN))
-		s.st.nextRace = now.Add(raceRetry)
+		s.backOff(now)
 		return
 	case lockTimeout:
 		s.count("lock_timeouts")
 		s.log.Warn("unable to take the cluster lock: timeout", "err", r.err)
-		s.st.nextRace = now.Add(raceRetry)
+		s.backOff(now)
 		return
 	default:
 		s.count("lock_errors")
@@ -748,6 +753,13 @@ func (s *Service) onRace(r raceResult, now time.Time) {
 		term = r.lock.term
 	}
 	s.becomeLeader(r.lock, term, proto.LeaderModeLock, now)
+}
+
+// backOff schedules the next race after a failed one.
+func (s *Service) backOff(now time.Time) {
+	s.st.retry = min(max(s.st.retry, raceRetryMin), raceRetry)
+	s.st.nextRace = now.Add(s.st.retry)
+	s.st.retry *= 2
 }
 
 func (s *Service) recordLatency(d time.Duration) {
