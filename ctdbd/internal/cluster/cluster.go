@@ -109,6 +109,9 @@ type nodeState struct {
 	everConnected bool
 	// claim is the node's last leader broadcast (no lock mode).
 	claim proto.Leader
+	// mismatch is set once the node was found to use another cluster
+	// lock setting, which is logged once.
+	mismatch bool
 	// heard is true once the node announced its flags and capabilities.
 	heard bool
 	// asked is when this node was last asked who leads (start-up).
@@ -861,7 +864,10 @@ func (s *Service) onBroadcast(ctx context.Context, m *proto.Message, now time.Ti
 	}
 	s.count("broadcasts_received")
 	if (l.Mode == proto.LeaderModeLock) != s.spec.configured() {
-		s.log.Warn("leader broadcast from a node with another cluster lock setting; ignored", "from", l.PNN, "its_mode", proto.LeaderModeName(l.Mode), "our_mode", proto.LeaderModeName(s.mode()))
+		if ns := s.st.nodes[l.PNN]; ns != nil && !ns.mismatch {
+			ns.mismatch = true
+			s.log.Warn("leader broadcasts from a node with another cluster lock setting are ignored", "from", l.PNN, "its_mode", proto.LeaderModeName(l.Mode), "our_mode", proto.LeaderModeName(s.mode()))
+		}
 		return
 	}
 	s.seeTerm(l.Term)
