@@ -22,6 +22,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/spf13/pflag"
 	"golang.org/x/sys/unix"
 
 	"gctdb/ctdbd/client"
@@ -469,4 +470,34 @@ func createPIDFile(path string) (*pidFile, error) {
 func (p *pidFile) remove() {
 	os.Remove(p.path)
 	p.f.Close()
+}
+
+// Command is the main program of ctdbd and transportd: it parses their
+// command line (CTDB's `-i/--interactive`, plus `--version`) and runs the
+// daemon named app. It returns the exit status.
+func Command(app string, args []string) int {
+	fs := pflag.NewFlagSet(app, pflag.ContinueOnError)
+	interactive := fs.BoolP("interactive", "i", false, "don't fork, log to stderr")
+	version := fs.Bool("version", false, "print the version and exit")
+	fs.SortFlags = false
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return 0
+		}
+		fmt.Fprintf(os.Stderr, "%s: %v\n", app, err)
+		return 1
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(os.Stderr, "%s: unexpected argument %q\n", app, fs.Arg(0))
+		return 1
+	}
+	if *version {
+		fmt.Println(client.Version + "-gctdb")
+		return 0
+	}
+	opts := Options{Interactive: *interactive}
+	if app == "transportd" {
+		return TransportdMain(opts)
+	}
+	return Main(opts)
 }
