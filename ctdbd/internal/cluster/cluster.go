@@ -143,9 +143,11 @@ type loopState struct {
 	nextRace      time.Time
 	lock          *heldLock
 	nextBroadcast time.Time
-	// contested is the term whose leadership is being re-verified after
-	// another node claimed to lead.
-	contested uint64
+	// checking is the term whose lock is being verified before a
+	// broadcast (0: none); checkAgain asks for another broadcast once
+	// that check is done.
+	checking   uint64
+	checkAgain bool
 }
 
 // New returns the cluster service.
@@ -382,7 +384,8 @@ type (
 		leader proto.Leader
 		err    error
 	}
-	contestResult struct {
+	// checked is the verdict of the lock check before a broadcast.
+	checked struct {
 		term uint64
 		err  error
 	}
@@ -402,8 +405,8 @@ func (s *Service) handle(ctx context.Context, ev any) {
 		s.onRace(ev, now)
 	case answer:
 		s.onAnswer(ev, now)
-	case contestResult:
-		s.onContest(ev)
+	case checked:
+		s.onChecked(ev, now)
 	case *proto.Message:
 		s.onMessage(ctx, ev, now)
 	}
@@ -469,12 +472,8 @@ func (s *Service) onNodeMap(m *proto.NodeMap) {
 	s.updateEligible()
 	// A node that just connected hears who leads at once, not at the
 	// next broadcast.
-	if s.isLeading() && (s.st.lock == nil || s.st.lock.Held(time.Now())) {
-		v := s.currentView()
-		for _, pnn := range joined {
-			s.send(proto.Endpoint{PNN: pnn, Service: proto.ServiceCluster}, proto.OpLeaderBroadcast, v)
-			LogLeaderAction(s.log, "broadcast", v.Term, 0)
-		}
+	if len(joined) > 0 && s.isLeading() {
+		s.requestBroadcast(context.Background())
 	}
 }
 
@@ -529,7 +528,8 @@ func (s *Service) tick(now time.Time) {
 		}
 	}
 	if !now.Before(s.st.nextBroadcast) {
-		s.broadcast(now)
+		s.st.nextBroadcast = now.Add(s.opts.BroadcastInterval)
+		s.requestBroadcast(context.Background())
 	}
 }
 
@@ -797,7 +797,51 @@ func (s *Service) becomeLeader(lock *heldLock, term uint64, mode uint8, now time
 	fenced := lock != nil && lock.leased
 	s.log.Log(context.Background(), logging.SlogNotice, "this node is the leader", "leader", s.pnn, "term", term, "mode", proto.LeaderModeName(mode), "fenced", fenced)
 	s.changed(old)
+	// The helper has just taken the lock: no need to ask it again.
 	s.broadcast(now)
+	s.st.nextBroadcast = now.Add(s.opts.BroadcastInterval)
+}
+
+// requestBroadcast broadcasts leadership once the helper has proved that
+// the lock is still held on the current lock file: a lock file replaced
+// since the last look (another node may hold the new one) stops the
+// broadcast. Without a lock it broadcasts at once.
+func (s *Service) requestBroadcast(ctx context.Context) {
+	if s.st.lock == nil {
+		s.broadcast(time.Now())
+		return
+	}
+	if s.st.checking != 0 {
+		s.st.checkAgain = true
+		return
+	}
+	term, lock := s.currentView().Term, s.st.lock
+	s.st.checking = term
+	s.work.Add(1)
+	go func() {
+		defer s.work.Done()
+		cctx, cancel := context.WithTimeout(ctx, verifyTimeout)
+		defer cancel()
+		_, err := lock.Verify(cctx)
+		s.in.put(checked{term: term, err: err})
+	}()
+}
+
+func (s *Service) onChecked(c checked, now time.Time) {
+	s.st.checking = 0
+	if !s.isLeading() || s.currentView().Term != c.term {
+		return
+	}
+	if c.err != nil {
+		s.stepDown(c.err.Error(), true)
+		s.count("lock_lost")
+		return
+	}
+	s.broadcast(now)
+	if s.st.checkAgain {
+		s.st.checkAgain = false
+		s.requestBroadcast(context.Background())
+	}
 }
 
 // broadcast tells every connected node that this node leads, if it still
@@ -816,7 +860,6 @@ func (s *Service) broadcast(now time.Time) {
 	s.send(proto.Endpoint{PNN: proto.PNNBroadcastConnected, Service: proto.ServiceCluster}, proto.OpLeaderBroadcast, v)
 	LogLeaderAction(s.log, "broadcast", v.Term, validFor)
 	s.count("broadcasts_sent")
-	s.st.nextBroadcast = now.Add(s.opts.BroadcastInterval)
 }
 
 // stepDown ends this node's leadership; with yield it tells the others to
@@ -842,7 +885,7 @@ func (s *Service) handOver(reason string, yield bool, next proto.Leader) {
 		s.st.lock.release()
 		s.st.lock = nil
 	}
-	s.st.contested = 0
+	s.st.checking, s.st.checkAgain = 0, false
 	s.log.Log(context.Background(), logging.SlogNotice, "this node stops leading", "term", old.Term, "reason", reason)
 	s.changed(old)
 	if yield {
@@ -873,10 +916,12 @@ func (s *Service) onBroadcast(ctx context.Context, m *proto.Message, now time.Ti
 	s.seeTerm(l.Term)
 	cur := s.currentView()
 	if s.isLeading() {
-		if s.spec.configured() && l.Term > cur.Term && s.st.contested != cur.Term {
-			// Somebody won a newer term: this node's lock must be gone.
+		if s.spec.configured() && l.Term > cur.Term {
+			// Somebody won a newer term: this node's lock must be gone
+			// (its file replaced); the check before the broadcast
+			// finds out.
 			s.log.Warn("another node claims a newer leadership term; verifying the cluster lock", "node", l.PNN, "its_term", l.Term, "our_term", cur.Term)
-			s.contest(ctx, cur.Term)
+			s.requestBroadcast(ctx)
 		}
 		return
 	}
@@ -904,33 +949,6 @@ func (s *Service) mode() uint8 {
 		return proto.LeaderModeLock
 	}
 	return proto.LeaderModeNoLock
-}
-
-// contest re-verifies this node's lock after another node claimed a newer
-// term.
-func (s *Service) contest(ctx context.Context, term uint64) {
-	s.st.contested = term
-	lock := s.st.lock
-	s.work.Add(1)
-	go func() {
-		defer s.work.Done()
-		cctx, cancel := context.WithTimeout(ctx, verifyTimeout)
-		defer cancel()
-		_, err := lock.Verify(cctx)
-		s.in.put(contestResult{term: term, err: err})
-	}()
-}
-
-func (s *Service) onContest(r contestResult) {
-	if !s.isLeading() || s.currentView().Term != r.term {
-		return
-	}
-	if r.err != nil {
-		s.stepDown("another node leads in a newer term: "+r.err.Error(), false)
-		s.count("lock_lost")
-		return
-	}
-	s.log.Warn("this node still holds the cluster lock; the other node's claim is stale", "term", r.term)
 }
 
 func (s *Service) onYield(m *proto.Message) {
