@@ -35,8 +35,10 @@
 // lock and another node leads. ctdbd counts the lock as held only until
 // the time it sent the last acknowledged renewal plus the lease, so a
 // leader that wakes up after a stall knows at once that it may no longer
-// act. CTDB's own helpers (cluster lock = !command ...) keep the lock for
-// as long as their process lives and cannot fence.
+// act. Every broadcast is preceded by a round trip in which the helper
+// checks that the lock file path still names the locked inode. CTDB's own
+// helpers (cluster lock = !command ...) keep the lock for as long as
+// their process lives and cannot fence.
 //
 // # For other services
 //
