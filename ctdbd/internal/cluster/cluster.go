@@ -752,7 +752,17 @@ func (s *Service) onRace(r raceResult, now time.Time) {
 		return
 	}
 	term := s.st.maxTerm + 1
-	if r.lock.term > term {
+	if r.lock.leased {
+		// The term the helper recorded in the lock file is the term.
+		// One that is not above a term seen while the helper ran means
+		// another node took a lock meanwhile (the file was replaced):
+		// this lock is not the cluster's, give it up.
+		if r.lock.term <= s.st.maxTerm {
+			s.log.Warn("giving up a cluster lock taken in an old term", "term", r.lock.term, "seen", s.st.maxTerm)
+			r.lock.release()
+			s.backOff(now)
+			return
+		}
 		term = r.lock.term
 	}
 	s.becomeLeader(r.lock, term, proto.LeaderModeLock, now)

@@ -104,10 +104,14 @@ type history struct {
 const tolerance = 20 * time.Millisecond
 
 // violations checks a history and describes every breach of safety: two
-// helpers holding the lock on the same file at once, a term that does not
-// grow with each new hold, a leader action outside its node's hold of
-// the lock in that term, an action of an older term after one of a newer
-// term, and an older term confirmed by the sampler after a newer one.
+// helpers holding the lock on the same file at once, a leadership whose
+// term does not grow over the previous one, a leader action outside its
+// node's hold of the lock in that term, actions of one term by two nodes,
+// an action of an older term after one of a newer term, and an older term
+// confirmed by the sampler after a newer one. (A lock taken while the
+// lock file was being replaced may carry a stale term; ctdbd gives such a
+// lock up without acting on it, so only holds with actions count as
+// leaderships.)
 func violations(h history) []string {
 	var out []string
 	intervals := lockIntervals(h)
@@ -117,9 +121,6 @@ func violations(h history) []string {
 				out = append(out, fmt.Sprintf("%s (term %d, %s..%s) and %s (term %d, %s..%s) held the lock on inode %s at once",
 					a.host, a.term, stamp(a.start), stamp(a.end), b.host, b.term, stamp(b.start), stamp(b.end), a.inode))
 			}
-		}
-		if i > 0 && a.term <= intervals[i-1].term {
-			out = append(out, fmt.Sprintf("%s took the lock at %s in term %d, not above the previous term %d", a.host, stamp(a.start), a.term, intervals[i-1].term))
 		}
 	}
 
@@ -132,6 +133,8 @@ func violations(h history) []string {
 	sort.SliceStable(actions, func(i, j int) bool { return actions[i].time.Before(actions[j].time) })
 	var highest uint64
 	var highestAt time.Time
+	led := map[int]bool{}
+	actor := map[uint64]string{}
 	for _, a := range actions {
 		term, ok := a.uint("term")
 		if !ok {
@@ -139,20 +142,34 @@ func violations(h history) []string {
 			continue
 		}
 		held := false
-		for _, iv := range intervals {
+		for i, iv := range intervals {
 			if iv.host == a.host && iv.term == term && !a.time.Before(iv.start) && !a.time.After(iv.end.Add(tolerance)) {
-				held = true
+				held, led[i] = true, true
 			}
 		}
 		if !held {
 			out = append(out, "leader action without holding the lock in its term: "+a.line)
 		}
+		if who, ok := actor[term]; ok && who != a.host {
+			out = append(out, fmt.Sprintf("%s and %s both acted as leader in term %d", who, a.host, term))
+		}
+		actor[term] = a.host
 		if term < highest && a.time.Sub(highestAt) > tolerance {
 			out = append(out, fmt.Sprintf("leader action of term %d after an action of term %d at %s: %s", term, highest, stamp(highestAt), a.line))
 		}
 		if term > highest {
 			highest, highestAt = term, a.time
 		}
+	}
+	prev := -1
+	for i, iv := range intervals {
+		if !led[i] {
+			continue
+		}
+		if prev >= 0 && iv.term <= intervals[prev].term {
+			out = append(out, fmt.Sprintf("%s led from %s in term %d, not above the previous leadership's term %d", iv.host, stamp(iv.start), iv.term, intervals[prev].term))
+		}
+		prev = i
 	}
 
 	for _, a := range h.verified {

@@ -65,6 +65,14 @@ func goodHistory(t *testing.T) history {
 func TestCheckerPassesACleanHandover(t *testing.T) {
 	h := goodHistory(t)
 	assert.Empty(t, violations(h))
+
+	// A lock given up unused (taken in a stale term while the lock file
+	// was replaced) is no leadership.
+	stale := goodHistory(t)
+	stale.records = append(stale.records, logLines(t, "node.2",
+		`3.05 ctdb_mutex_fcntl_helper[30]: cluster lock acquired inode=9 term=1`,
+		`3.06 ctdb_mutex_fcntl_helper[30]: cluster lock released inode=9 term=1 reason=signal`)...)
+	assert.Empty(t, violations(stale))
 	assert.Contains(t, describe(h), "2 lock holds (node:term 0:1 1:2), 3 leader actions, 2 confirmed samples")
 }
 
@@ -79,9 +87,16 @@ func TestCheckerFindsViolations(t *testing.T) {
 		{"two holders of one file", func(h *history) {
 			h.records = append(h.records, logLines(t, "node.2", `2 ctdb_mutex_fcntl_helper[30]: cluster lock acquired inode=7 term=3`)...)
 		}, "held the lock on inode 7 at once"},
-		{"a term that does not grow", func(h *history) {
-			h.records = append(h.records, logLines(t, "node.2", `5 ctdb_mutex_fcntl_helper[30]: cluster lock acquired inode=8 term=2`)...)
-		}, "not above the previous term"},
+		{"a leadership whose term does not grow", func(h *history) {
+			h.records = append(h.records, logLines(t, "node.2",
+				`5 ctdb_mutex_fcntl_helper[30]: cluster lock acquired inode=8 term=2`,
+				`5.1 ctdbd[29]: leader action action=broadcast term=2`)...)
+		}, "not above the previous leadership's term"},
+		{"one term by two nodes", func(h *history) {
+			h.records = append(h.records, logLines(t, "node.2",
+				`3.15 ctdb_mutex_fcntl_helper[30]: cluster lock acquired inode=8 term=2`,
+				`3.3 ctdbd[29]: leader action action=broadcast term=2`)...)
+		}, "both acted as leader in term 2"},
 		{"an action after the lock was released", func(h *history) {
 			h.records = append(h.records, logLines(t, "node.0", `3.5 ctdbd[9]: leader action action=broadcast term=1`)...)
 		}, "without holding the lock"},
