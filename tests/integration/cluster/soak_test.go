@@ -134,11 +134,12 @@ func (s *soak) run(actions int) {
 			soakLeaderTimeout+2*time.Second-time.Since(quiet), 20*time.Millisecond, "exactly one node must hold the lock")
 		t.Logf("after %d actions: leader %d term %d, agreed %v after the quiet moment", done, l.PNN, l.Term, took)
 	}
-	end := time.Now()
 	close(stop)
 	wg.Wait()
 
-	h := history{kills: s.kills, end: end, verified: s.verified}
+	// The daemons run on while the logs are read: a hold with no end
+	// lasts at least until now.
+	h := history{kills: s.kills, end: time.Now(), verified: s.verified}
 	for i := 0; i < s.n; i++ {
 		f, err := os.Open(filepath.Join(s.c.Base(i), "log.ctdb"))
 		require.NoError(t, err)
