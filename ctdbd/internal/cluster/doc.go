@@ -30,9 +30,9 @@
 // The built-in helper (ctdbd/mutexhelper, a drop-in for CTDB's
 // ctdb_mutex_fcntl_helper) holds an OFD lock in a child process, so a
 // stuck lock never blocks ctdbd. It is leased: ctdbd renews the lease
-// four times a second and the helper drops the lock when the lease (the leader
-// timeout) runs out, so a stalled leader (SIGSTOP, a hung disk) loses the
-// lock and another node leads. ctdbd counts the lock as held only until
+// four times a second and the helper drops the lock when the lease (the
+// leader timeout) runs out, so a stalled leader (SIGSTOP, a hung disk)
+// loses the lock and another node leads. ctdbd counts the lock as held only until
 // the time it sent the last acknowledged renewal plus the lease, so a
 // leader that wakes up after a stall knows at once that it may no longer
 // act. Every broadcast is preceded by a round trip in which the helper
