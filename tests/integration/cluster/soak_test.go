@@ -137,8 +137,8 @@ func (s *soak) run(actions int) {
 	close(stop)
 	wg.Wait()
 
-	// The daemons run on while the logs are read: a hold with no end
-	// lasts at least until now.
+	// The daemons run on while the logs are read: the history ends now,
+	// and a hold with no end lasts until then.
 	h := history{kills: s.kills, end: time.Now(), verified: s.verified}
 	for i := 0; i < s.n; i++ {
 		f, err := os.Open(filepath.Join(s.c.Base(i), "log.ctdb"))
@@ -146,7 +146,12 @@ func (s *soak) run(actions int) {
 		recs, err := parseLog(f, fmt.Sprintf("node.%d", i))
 		f.Close()
 		require.NoError(t, err)
-		h.records = append(h.records, recs...)
+		// What the daemons log while the logs are read is after the end.
+		for _, r := range recs {
+			if !r.time.After(h.end) {
+				h.records = append(h.records, r)
+			}
+		}
 	}
 	t.Logf("actions %v; %s", s.actions, describe(h))
 	for _, v := range violations(h) {
