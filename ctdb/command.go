@@ -73,6 +73,7 @@ func (x *cli) commands() []*command {
 		dbCommands(),
 		persistentCommands(),
 		backupCommands(),
+		adminCommands(),
 	} {
 		all = append(all, family...)
 	}

@@ -43,7 +43,9 @@ type statusSection struct {
 }
 
 // defaultStatusHooks are the status parts of the services gctdb has.
-func defaultStatusHooks() statusHooks { return statusHooks{sections: dbStatusSections()} }
+func defaultStatusHooks() statusHooks {
+	return statusHooks{sections: append(dbStatusSections(), leaderSection(), bansSection())}
+}
 
 func statusCommands() []*command {
 	return []*command{

@@ -26,6 +26,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"gctdb/ctdbd/client"
+	"gctdb/ctdbd/internal/banning"
+	"gctdb/ctdbd/internal/cluster"
 	"gctdb/ctdbd/internal/config"
 	"gctdb/ctdbd/internal/database"
 	"gctdb/ctdbd/internal/logging"
@@ -292,6 +294,8 @@ func runCtdbd(ctx context.Context, st *setup, logger *logging.Logger, stop conte
 		nodeSvc,
 		membership.New(membership.Config{Port: int(st.cfg.LivenessPort())}),
 		database.New(database.Options{}),
+		cluster.New(cluster.Options{}),
+		banning.New(),
 	)
 
 	hostCtx, stopHost := context.WithCancel(context.WithoutCancel(ctx))
@@ -365,7 +369,7 @@ func startTransport(ctx context.Context, st *setup, log *slog.Logger) (service.A
 }
 
 // serviceIDs are the services ctdbd hosts.
-var serviceIDs = []proto.ServiceID{proto.ServiceNode, proto.ServiceMembership, proto.ServiceDatabase}
+var serviceIDs = []proto.ServiceID{proto.ServiceNode, proto.ServiceMembership, proto.ServiceDatabase, proto.ServiceCluster, proto.ServiceBanning}
 
 func connectTransportd(ctx context.Context, st *setup, log *slog.Logger) (service.AttachFunc, transportHandle, error) {
 	// transportd may still be starting; wait for it a little.

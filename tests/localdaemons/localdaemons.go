@@ -47,12 +47,13 @@ func RepoDir() string {
 
 // commands maps binary names to packages.
 var commands = map[string]string{
-	"ctdbd":      "./ctdbd",
-	"ctdb":       "./ctdb",
-	"onnode":     "./ctdb/onnode",
-	"transportd": "./transportd",
-	"smbd":       "./smbd",
-	"smbpasswd":  "./smbd/smbpasswd",
+	"ctdbd":                   "./ctdbd",
+	"ctdb_mutex_fcntl_helper": "./ctdbd/mutexhelper",
+	"ctdb":                    "./ctdb",
+	"onnode":                  "./ctdb/onnode",
+	"transportd":              "./transportd",
+	"smbd":                    "./smbd",
+	"smbpasswd":               "./smbd/smbpasswd",
 
 	"fetch_ring":               "./tests/src/fetch_ring",
 	"fetch_readonly":           "./tests/src/fetch_readonly",
@@ -304,11 +305,34 @@ func (c *Cluster) Kill(i int) {
 	}
 	c.mu.Unlock()
 	for _, pid := range pids {
-		syscall.Kill(pid, syscall.SIGKILL)
+		c.kill(pid)
 	}
 	for _, pid := range pids {
 		waitGone(pid, 10*time.Second)
 	}
+	c.mu.Lock()
+	for _, pid := range pids {
+		delete(c.pids[i], pid)
+	}
+	c.mu.Unlock()
+}
+
+// kill sends SIGKILL to pid if it still runs one of the cluster's
+// binaries: a daemon that died long ago may have left its PID to an
+// unrelated process.
+func (c *Cluster) kill(pid int) {
+	exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
+	if err != nil {
+		return
+	}
+	bin, err := filepath.EvalSymlinks(c.Bin)
+	if err != nil {
+		return
+	}
+	if abs, err := filepath.Abs(bin); err != nil || filepath.Dir(exe) != abs {
+		return
+	}
+	syscall.Kill(pid, syscall.SIGKILL)
 }
 
 // Stop runs `local_daemons.sh stop` for node i (ctdb shutdown).
@@ -349,7 +373,7 @@ func (c *Cluster) cleanup() {
 	defer c.mu.Unlock()
 	for _, set := range c.pids {
 		for pid := range set {
-			syscall.Kill(pid, syscall.SIGKILL)
+			c.kill(pid)
 		}
 	}
 	for _, set := range c.pids {

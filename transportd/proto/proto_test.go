@@ -26,7 +26,8 @@ type payloadCase struct {
 }
 
 func payloadCases() []payloadCase {
-	return append(basePayloadCases(), databasePayloadCases()...)
+	cases := append(basePayloadCases(), databasePayloadCases()...)
+	return append(cases, clusterPayloadCases()...)
 }
 
 func basePayloadCases() []payloadCase {

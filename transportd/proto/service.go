@@ -87,6 +87,8 @@ var opcodeNameTables = []map[Opcode]string{
 	membershipOpcodeNames,
 	messageOpcodeNames,
 	databaseOpcodeNames,
+	clusterOpcodeNames,
+	banningOpcodeNames,
 }
 
 func (op Opcode) String() string {
