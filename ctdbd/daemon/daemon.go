@@ -62,7 +62,7 @@ func TransportdMain(opts Options) int { return serve(opts, "transportd", runTran
 
 // body is a daemon's main loop: it calls ready once it serves, and
 // returns when ctx ends or it fails.
-type body func(ctx context.Context, st *setup, logger *logging.Logger, stop context.CancelCauseFunc, ready func()) error
+type body func(ctx context.Context, st *setup, logger *logging.Logger, stop context.CancelCauseFunc, ready func(), reload <-chan struct{}) error
 
 // serve detaches unless interactive, then loads the configuration, sets
 // up logging, the pid file and signals, and runs body.
@@ -119,6 +119,7 @@ func lifecycle(opts Options, app string, b body, ready func()) error {
 	ctx, stop := context.WithCancelCause(context.Background())
 	defer stop(nil)
 	sigs := make(chan os.Signal, 4)
+	reload := make(chan struct{}, 1)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	defer signal.Stop(sigs)
 	var wg sync.WaitGroup
@@ -131,8 +132,14 @@ func lifecycle(opts Options, app string, b body, ready func()) error {
 				return
 			case s := <-sigs:
 				if s == syscall.SIGHUP {
+					// SIGHUP reopens the log (after rotation) and reloads
+					// the reloadable options of ctdb.conf.
 					if err := logger.Reopen(); err != nil {
 						log.Error("reopen log", "err", err)
+					}
+					select {
+					case reload <- struct{}{}:
+					default:
 					}
 					continue
 				}
@@ -146,7 +153,7 @@ func lifecycle(opts Options, app string, b body, ready func()) error {
 	defer stop(nil)
 
 	log.Log(ctx, logging.SlogNotice, "starting", "program", app, "version", client.Version, "pnn", st.pnn, "address", st.addr.String(), "pid", os.Getpid())
-	err = b(ctx, st, logger, stop, ready)
+	err = b(ctx, st, logger, stop, ready, reload)
 	log.Log(context.Background(), logging.SlogNotice, "shut down", "program", app, "reason", context.Cause(ctx))
 	return err
 }
@@ -258,7 +265,7 @@ func newLogger(st *setup, app string, interactive bool) (*logging.Logger, error)
 	return logging.New(logging.Options{Location: loc, Level: st.cfg.LogLevel(), App: app, Hostname: host})
 }
 
-func runCtdbd(ctx context.Context, st *setup, logger *logging.Logger, stop context.CancelCauseFunc, ready func()) error {
+func runCtdbd(ctx context.Context, st *setup, logger *logging.Logger, stop context.CancelCauseFunc, ready func(), reload <-chan struct{}) error {
 	log := logger.Logger
 	for _, d := range []string{st.cfg.VolatileDBDir(), st.cfg.PersistentDBDir(), st.cfg.StateDBDir()} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
@@ -309,17 +316,41 @@ func runCtdbd(ctx context.Context, st *setup, logger *logging.Logger, stop conte
 		return err
 	case <-ctx.Done():
 	}
-	select {
-	case <-ctx.Done():
-	case err := <-hostDone:
-		// A service failed; the daemon cannot go on without it.
-		return err
+	for {
+		select {
+		case <-ctx.Done():
+			stopHost()
+			return <-hostDone
+		case err := <-hostDone:
+			// A service failed; the daemon cannot go on without it.
+			return err
+		case <-reload:
+			reloadConfig(st, logger, host)
+		}
 	}
-	stopHost()
-	return <-hostDone
 }
 
-func runTransportd(ctx context.Context, st *setup, logger *logging.Logger, _ context.CancelCauseFunc, ready func()) error {
+// reloadConfig applies a changed ctdb.conf: the log level at once, the
+// other reloadable options through the services' Reconfigure. A change
+// to an option that needs a restart is refused as a whole and logged.
+func reloadConfig(st *setup, logger *logging.Logger, host *service.Host) {
+	cfg, err := st.cfg.Reload()
+	if err != nil {
+		logger.Error("configuration not reloaded", "file", st.cfg.File(), "err", err)
+		return
+	}
+	for _, w := range cfg.Warnings() {
+		logger.Warn(w)
+	}
+	if err := logger.SetLevel(cfg.LogLevel()); err != nil {
+		logger.Error("log level not changed", "err", err)
+	}
+	st.cfg = cfg
+	host.Reconfigure(cfg, nil)
+	logger.Log(context.Background(), logging.SlogNotice, "configuration reloaded", "file", cfg.File())
+}
+
+func runTransportd(ctx context.Context, st *setup, logger *logging.Logger, _ context.CancelCauseFunc, ready func(), _ <-chan struct{}) error {
 	tr, err := transport.New(transportConfig(st, logger.Logger))
 	if err != nil {
 		return err
