@@ -5,6 +5,8 @@ GO      ?= go
 BIN     := bin
 # Binaries: name=package
 CMDS    := ctdbd=./ctdbd ctdb=./ctdb onnode=./ctdb/onnode transportd=./transportd \
+	ctdb_mutex_fcntl_helper=./ctdbd/mutexhelper \
+	smbd=./smbd smbpasswd=./smbd/smbpasswd \
 	fetch_ring=./tests/src/fetch_ring fetch_readonly=./tests/src/fetch_readonly \
 	message_ring=./tests/src/message_ring tunnel_test=./tests/src/tunnel_test \
 	transaction_loop=./tests/src/transaction_loop update_record=./tests/src/update_record \

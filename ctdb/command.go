@@ -75,6 +75,7 @@ func (x *cli) commands() []*command {
 		dbCommands(),
 		persistentCommands(),
 		backupCommands(),
+		adminCommands(),
 	} {
 		all = append(all, family...)
 	}

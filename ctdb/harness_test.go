@@ -89,6 +89,11 @@ var (
 	pingRE    = regexp.MustCompile(`time=\d+\.\d{6} sec`)
 	jsonTime  = regexp.MustCompile(`"\d{4}-\d\d-\d\dT[\d:.]+Z"`)
 	jsonPing  = regexp.MustCompile(`"time": [\d.e-]+`)
+	// The client count is updated when the daemon notices that the
+	// previous command's connection closed, which may come after the next
+	// command's ping.
+	pingClients     = regexp.MustCompile(`\(\d+ clients\)`)
+	jsonPingClients = regexp.MustCompile(`"clients": \d+`)
 )
 
 // normalize replaces what changes from run to run (clocks, round trips)
@@ -97,6 +102,8 @@ func normalize(s string) string {
 	s = ctimeRE.ReplaceAllString(s, "<CTIME>")
 	s = elapsedRE.ReplaceAllString(s, "(<ELAPSED>)")
 	s = pingRE.ReplaceAllString(s, "time=<SECONDS> sec")
+	s = pingClients.ReplaceAllString(s, "(<N> clients)")
+	s = jsonPingClients.ReplaceAllString(s, `"clients": <N>`)
 	s = jsonTime.ReplaceAllString(s, `"<TIME>"`)
 	return jsonPing.ReplaceAllString(s, `"time": <SECONDS>`)
 }

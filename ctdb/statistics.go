@@ -147,6 +147,9 @@ func runStatistics(ctx context.Context, r *request) (view, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := addClusterStatistics(ctx, r, s); err != nil {
+		return nil, err
+	}
 	return newStatisticsView(r.pnn, s, r.x.loc), nil
 }
 

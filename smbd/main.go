@@ -1,11 +1,14 @@
-// Command smbd is gctdb's SMB 2.0.2–3.1.1 file server. Its open, share-mode,
-// byte-range-lock and session state lives in gctdb databases; until the
-// gctdb client library is wired in, the --dev-memory-state flag runs it
-// with a process-local store for development and conformance testing.
+// Command smbd is gctdb's SMB 2.0.2–3.1.1 file server. It runs on every
+// node beside ctdbd and keeps its open, share-mode, byte-range-lock and
+// session state, and its users, in gctdb databases through the local
+// ctdbd (CTDB_SOCKET, or $CTDB_BASE/run/ctdbd.socket in test mode), so the
+// smbd processes of all nodes serve one consistent set of files.
+//
+// Like Samba's smbd it detaches from the terminal and returns once it
+// serves, unless run with -F (--foreground).
 package main
 
 import (
-	"bufio"
 	"context"
 	"crypto/sha256"
 	"errors"
@@ -14,26 +17,30 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"strings"
+	"path/filepath"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
-	"gctdb/smbd/internal/auth"
+	"gctdb/ctdbd/client"
+	"gctdb/smbd/internal/clusterstate"
 	"gctdb/smbd/internal/server"
 	"gctdb/smbd/internal/smbconf"
 	"gctdb/smbd/internal/state"
+	"gctdb/smbd/internal/userdb"
 )
 
 type options struct {
-	configFile     string
-	foreground     bool
-	logFile        string
-	debugLevel     int
-	devUsers       string
-	devMemoryState bool
-	node           uint32
+	configFile string
+	foreground bool
+	logFile    string
+	debugLevel int
 }
+
+// connectTimeout bounds the wait for the local ctdbd and its cluster at
+// start.
+const connectTimeout = 60 * time.Second
 
 func main() {
 	if err := newRootCmd().Execute(); err != nil {
@@ -51,23 +58,30 @@ func newRootCmd() *cobra.Command {
 		SilenceErrors: true,
 		Args:          cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
-			defer stop()
-			return run(ctx, o)
+			if !o.foreground && !isDetachedChild() {
+				return detach()
+			}
+			return run(cmd.Context(), o)
 		},
 	}
 	f := cmd.Flags()
 	f.StringVarP(&o.configFile, "configfile", "s", "/etc/gctdb/smb.conf", "smb.conf-style configuration file")
-	f.BoolVarP(&o.foreground, "foreground", "F", false, "run in the foreground (smbd never forks; accepted for Samba compatibility)")
-	f.StringVar(&o.logFile, "log-file", "", "log to this file instead of standard error")
+	f.BoolVarP(&o.foreground, "foreground", "F", false, "stay in the foreground instead of detaching once serving")
+	f.StringVar(&o.logFile, "log-file", "", "log to this file (overrides the configuration's log file)")
 	f.IntVarP(&o.debugLevel, "debuglevel", "d", -1, "log level (overrides the configuration's log level)")
-	f.StringVar(&o.devUsers, "dev-users", "", "DEVELOPMENT ONLY: read users from a file of user:password lines")
-	f.BoolVar(&o.devMemoryState, "dev-memory-state", false, "DEVELOPMENT ONLY: keep opens and locks in process memory instead of gctdb")
-	f.Uint32Var(&o.node, "node", 0, "this node's PNN (part of every cluster-wide id)")
 	return cmd
 }
 
 func run(ctx context.Context, o *options) error {
+	ready := readyReporter()
+	err := serve(ctx, o, func() { ready("ok") })
+	if err != nil {
+		ready(err.Error())
+	}
+	return err
+}
+
+func serve(ctx context.Context, o *options, ready func()) error {
 	cfg, err := smbconf.Load(o.configFile)
 	if err != nil {
 		return err
@@ -76,9 +90,13 @@ func run(ctx context.Context, o *options) error {
 	if o.debugLevel >= 0 {
 		level = o.debugLevel
 	}
-	var out io.Writer = os.Stderr
+	logPath := cfg.LogFile
 	if o.logFile != "" {
-		f, err := os.OpenFile(o.logFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
+		logPath = o.logFile
+	}
+	var out io.Writer = os.Stderr
+	if logPath != "" {
+		f, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
 		if err != nil {
 			return fmt.Errorf("log file: %w", err)
 		}
@@ -86,20 +104,25 @@ func run(ctx context.Context, o *options) error {
 		out = f
 	}
 	logger := slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: slogLevel(level)}))
-	if !o.devMemoryState {
-		return errors.New("the gctdb state store is not wired in yet: run with --dev-memory-state for development")
-	}
-	if o.devUsers == "" {
-		return errors.New("no user database: --dev-users FILE is required until users live in gctdb")
-	}
-	users, err := loadUsers(o.devUsers)
-	if err != nil {
-		return err
-	}
 	listen, err := cfg.Listen()
 	if err != nil {
 		return err
 	}
+	pid, err := createPIDFile(filepath.Join(cfg.PIDDirectory, "smbd.pid"))
+	if err != nil {
+		return err
+	}
+	defer pid.remove()
+
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	m, err := join(ctx, logger)
+	if err != nil {
+		return err
+	}
+	defer m.close()
+	store := m.store
+
 	guid := cfg.ServerGUID
 	if !cfg.HaveGUID {
 		// Every node with the same configuration derives the same GUID,
@@ -117,16 +140,95 @@ func run(ctx context.Context, o *options) error {
 		SigningRequired: cfg.SigningRequired,
 		Encrypt:         cfg.Encrypt,
 		Shares:          cfg.Shares,
-		Users:           users,
-		Store:           state.NewMemoryStore(),
-		Node:            o.node,
+		Users:           m.users,
+		Store:           store,
+		Clustered:       true,
 		Logger:          logger,
 	})
 	if err != nil {
 		return err
 	}
-	logger.Warn("running with the development in-memory state store; opens and locks are not shared with other nodes")
-	return srv.Serve(ctx)
+	lns, err := srv.Listen()
+	if err != nil {
+		return err
+	}
+	// Without its ctdbd smbd can neither check share modes nor lock: it
+	// stops, as Samba's smbd does when ctdbd goes away; so it does when
+	// ctdbd restarted, since that wiped the state of its opens.
+	sctx, cancel := context.WithCancelCause(ctx)
+	watched := make(chan struct{})
+	defer func() {
+		cancel(nil)
+		<-watched
+	}()
+	go func() {
+		defer close(watched)
+		select {
+		case <-m.cl.Lost():
+			cancel(m.cl.Err())
+		case <-sctx.Done():
+		}
+	}()
+	logger.Info("serving", "node", store.Bus.Self().Node, "pid", os.Getpid())
+	ready()
+	err = srv.ServeListeners(sctx, lns...)
+	if cause := context.Cause(sctx); err == nil && cause != nil && !errors.Is(cause, context.Canceled) {
+		err = cause
+	}
+	logger.Info("shut down", "reason", context.Cause(sctx))
+	return err
+}
+
+// membership is smbd's place in the cluster.
+type membership struct {
+	c     *client.Client
+	cl    *clusterstate.Cluster
+	store *state.Store
+	users *userdb.DB
+}
+
+func (m *membership) close() {
+	m.cl.Close()
+	m.c.Close()
+}
+
+// join connects to the local ctdbd and attaches smbd's databases,
+// retrying while ctdbd starts or its cluster forms.
+func join(ctx context.Context, log *slog.Logger) (*membership, error) {
+	socket := client.SocketPath(os.LookupEnv)
+	ctx, cancel := context.WithTimeout(ctx, connectTimeout)
+	defer cancel()
+	for delay := 50 * time.Millisecond; ; delay = min(2*delay, time.Second) {
+		m, err := tryJoin(ctx, socket, log)
+		if err == nil {
+			return m, nil
+		}
+		log.Debug("waiting for ctdbd", "socket", socket, "err", err)
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("joining the cluster through %s: %w", socket, err)
+		case <-time.After(delay):
+		}
+	}
+}
+
+func tryJoin(ctx context.Context, socket string, log *slog.Logger) (*membership, error) {
+	c, err := client.Connect(ctx, socket, client.Options{Name: "smbd"})
+	if err != nil {
+		return nil, err
+	}
+	cl, store, err := clusterstate.Open(ctx, c, log)
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	users, err := userdb.Open(ctx, c)
+	if err != nil {
+		cl.Close()
+		c.Close()
+		return nil, err
+	}
+	return &membership{c: c, cl: cl, store: store, users: users}, nil
 }
 
 func slogLevel(samba int) slog.Level {
@@ -138,29 +240,4 @@ func slogLevel(samba int) slog.Level {
 	default:
 		return slog.LevelDebug
 	}
-}
-
-// loadUsers reads "user:password" lines.
-func loadUsers(path string) (*auth.MemoryUsers, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("users: %w", err)
-	}
-	defer f.Close()
-	users := auth.NewMemoryUsers()
-	sc := bufio.NewScanner(f)
-	line := 0
-	for sc.Scan() {
-		line++
-		t := strings.TrimSpace(sc.Text())
-		if t == "" || t[0] == '#' {
-			continue
-		}
-		name, pw, ok := strings.Cut(t, ":")
-		if !ok || name == "" {
-			return nil, fmt.Errorf("users: %s:%d: expected user:password", path, line)
-		}
-		users.Add(name, pw)
-	}
-	return users, sc.Err()
 }

@@ -124,6 +124,7 @@ Options:
 
 gctdb options:
   -T            Run the transport as a separate transportd process per node
+  -s            Do not run smbd (default: one smbd per node serving "share")
 EOT
 	exit 1
 }
@@ -139,8 +140,9 @@ local_daemons_setup ()
 	use_ipv6=false
 	comment_out=""
 	external_transport=false
+	with_smbd=true
 
-	while getopts "C:FN:n:P:Rr:S:6Th?" _opt ; do
+	while getopts "C:FN:n:P:Rr:S:6Tsh?" _opt ; do
 		case "$_opt" in
 		C) comment_out="${comment_out}${OPTARG}
 " ;;
@@ -153,6 +155,7 @@ local_daemons_setup ()
 		S) die "$0 setup: -S (socket wrapper) is not supported by gctdb" ;;
 		6) use_ipv6=true ;;
 		T) external_transport=true ;;
+		s) with_smbd=false ;;
 		\?|h) local_daemons_setup_usage ;;
 		esac
 	done
@@ -248,8 +251,62 @@ EOT
 			[ -n "$_item" ] || continue
 			sed -i -e "s|^\\([[:space:]]*\\)\\(${_item}[[:space:]]*=\\)|\\1# \\2|" "${base}/ctdb.conf"
 		done
+		if $with_smbd && [ -z "${LOCAL_DAEMONS_USE_PATH:-}" ] ; then
+			smbd_setup_node "$base" "$node_ip"
+		fi
 	done
 }
+
+# ---------------------------------------------------------------------
+# smbd (gctdb only): one SMB server per node on the node's address, port
+# 445, all serving [share] from one directory of the cluster that every
+# node sees. A node runs smbd when setup wrote its smb.conf (setup -s
+# and LOCAL_DAEMONS_USE_PATH leave it out). Users are added on any node:
+#   printf 'pw\npw\n' | local_daemons.sh DIR onnode 0 smbpasswd -s -a USER
+
+smbd_setup_node ()
+{
+	_base="$1"
+	_ip="$2"
+	_share="${directory}/shared/share"
+	mkdir -p "$_share"
+	cat >"${_base}/smb.conf" <<EOT
+[global]
+	interfaces = ${_ip}
+	bind interfaces only = yes
+	smb ports = 445
+	pid directory = ${_base}/run
+	log file = ${_base}/log.smbd
+	log level = 1
+
+[share]
+	path = ${_share}
+	read only = no
+EOT
+}
+
+# smbd_start_cmd is run "on" a node after its ctdbd started; smbd
+# returns once it serves.
+# shellcheck disable=SC2016
+smbd_start_cmd='if [ -f "${CTDB_BASE}/smb.conf" ] ; then smbd -s "${CTDB_BASE}/smb.conf" || exit 1 ; fi'
+
+# smbd_onnode_opts prints the onnode options for a command run through
+# "local_daemons.sh onnode": smbpasswd keeps standard input, where -s
+# reads the password (onnode closes it for everything else, as CTDB's).
+smbd_onnode_opts ()
+{
+	case "$1" in
+	smbpasswd|*/smbpasswd) echo "-i" ;;
+	esac
+}
+
+# smbd_stop_cmd is run "on" a node before its ctdbd stops: smbd first,
+# so that clients are not left with a server that lost its state. A pid
+# file left by an smbd that died is not trusted: the pid must still be
+# an smbd.
+# shellcheck disable=SC2016
+smbd_stop_cmd='_p="${CTDB_BASE}/run/smbd.pid" ; if [ -f "$_p" ] ; then _pid=$(cat "$_p") ; if [ "$(cat "/proc/${_pid}/comm" 2>/dev/null)" = smbd ] ; then kill "$_pid" 2>/dev/null ; _i=0 ; while kill -0 "$_pid" 2>/dev/null && [ $_i -lt 100 ] ; do sleep 0.1 ; _i=$((_i + 1)) ; done ; fi ; fi'
+# ---------------------------------------------------------------------
 
 local_daemons_ssh_usage ()
 {
@@ -324,7 +381,7 @@ local_daemons_start ()
 	# Each daemon detaches once it is ready, so all start in parallel. A
 	# node set up with -T gets its transportd first.
 	# shellcheck disable=SC2016
-	onnode -q -p "$1" 'if grep -q "^[[:space:]]*transport = transportd" "${CTDB_BASE}/ctdb.conf" ; then transportd || exit 1 ; fi ; '"${VALGRIND:-} ctdbd"
+	onnode -q -p "$1" 'if grep -q "^[[:space:]]*transport = transportd" "${CTDB_BASE}/ctdb.conf" ; then transportd || exit 1 ; fi ; '"${VALGRIND:-} ctdbd || exit 1 ; ${smbd_start_cmd}"
 }
 
 local_daemons_stop ()
@@ -334,7 +391,7 @@ local_daemons_stop ()
 	fi
 	onnode_common
 	# shellcheck disable=SC2016
-	onnode -q -p "$1" "${VALGRIND:-} ${CTDB:-ctdb} shutdown"'; _rc=$? ; _p="${CTDB_BASE}/run/transportd.pid" ; if [ -f "$_p" ] ; then kill "$(cat "$_p")" 2>/dev/null ; fi ; exit $_rc' 
+	onnode -q -p "$1" "${smbd_stop_cmd} ; ${VALGRIND:-} ${CTDB:-ctdb} shutdown"'; _rc=$? ; _p="${CTDB_BASE}/run/transportd.pid" ; if [ -f "$_p" ] ; then kill "$(cat "$_p")" 2>/dev/null ; fi ; exit $_rc' 
 }
 
 local_daemons_onnode_usage ()
@@ -355,7 +412,8 @@ local_daemons_onnode ()
 	_nodes="$1"
 	shift
 	onnode_common
-	onnode "$_nodes" "$@"
+	# shellcheck disable=SC2046
+	onnode $(smbd_onnode_opts "$1") "$_nodes" "$@"
 }
 
 local_daemons_print_socket ()

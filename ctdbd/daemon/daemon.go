@@ -26,6 +26,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"gctdb/ctdbd/client"
+	"gctdb/ctdbd/internal/banning"
+	"gctdb/ctdbd/internal/cluster"
 	"gctdb/ctdbd/internal/config"
 	"gctdb/ctdbd/internal/database"
 	"gctdb/ctdbd/internal/eventd"
@@ -63,7 +65,7 @@ func TransportdMain(opts Options) int { return serve(opts, "transportd", runTran
 
 // body is a daemon's main loop: it calls ready once it serves, and
 // returns when ctx ends or it fails.
-type body func(ctx context.Context, st *setup, logger *logging.Logger, stop context.CancelCauseFunc, ready func()) error
+type body func(ctx context.Context, st *setup, logger *logging.Logger, stop context.CancelCauseFunc, ready func(), reload <-chan struct{}) error
 
 // serve detaches unless interactive, then loads the configuration, sets
 // up logging, the pid file and signals, and runs body.
@@ -120,6 +122,7 @@ func lifecycle(opts Options, app string, b body, ready func()) error {
 	ctx, stop := context.WithCancelCause(context.Background())
 	defer stop(nil)
 	sigs := make(chan os.Signal, 4)
+	reload := make(chan struct{}, 1)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	defer signal.Stop(sigs)
 	var wg sync.WaitGroup
@@ -132,8 +135,14 @@ func lifecycle(opts Options, app string, b body, ready func()) error {
 				return
 			case s := <-sigs:
 				if s == syscall.SIGHUP {
+					// SIGHUP reopens the log (after rotation) and reloads
+					// the reloadable options of ctdb.conf.
 					if err := logger.Reopen(); err != nil {
 						log.Error("reopen log", "err", err)
+					}
+					select {
+					case reload <- struct{}{}:
+					default:
 					}
 					continue
 				}
@@ -147,7 +156,7 @@ func lifecycle(opts Options, app string, b body, ready func()) error {
 	defer stop(nil)
 
 	log.Log(ctx, logging.SlogNotice, "starting", "program", app, "version", client.Version, "pnn", st.pnn, "address", st.addr.String(), "pid", os.Getpid())
-	err = b(ctx, st, logger, stop, ready)
+	err = b(ctx, st, logger, stop, ready, reload)
 	log.Log(context.Background(), logging.SlogNotice, "shut down", "program", app, "reason", context.Cause(ctx))
 	return err
 }
@@ -259,7 +268,7 @@ func newLogger(st *setup, app string, interactive bool) (*logging.Logger, error)
 	return logging.New(logging.Options{Location: loc, Level: st.cfg.LogLevel(), App: app, Hostname: host})
 }
 
-func runCtdbd(ctx context.Context, st *setup, logger *logging.Logger, stop context.CancelCauseFunc, ready func()) error {
+func runCtdbd(ctx context.Context, st *setup, logger *logging.Logger, stop context.CancelCauseFunc, ready func(), reload <-chan struct{}) error {
 	log := logger.Logger
 	for _, d := range []string{st.cfg.VolatileDBDir(), st.cfg.PersistentDBDir(), st.cfg.StateDBDir()} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
@@ -298,6 +307,8 @@ func runCtdbd(ctx context.Context, st *setup, logger *logging.Logger, stop conte
 		database.New(database.Options{}),
 		eventd.New(eventd.Options{Dir: st.paths.LegacyEventsDir(), Env: eventEnv(st), DebugScript: st.cfg.EventDebugScript()}),
 		failover.New(failover.Options{PublicAddressesFile: st.paths.PublicAddressesFile(), Disabled: st.cfg.FailoverDisabled()}),
+		cluster.New(cluster.Options{}),
+		banning.New(),
 	)
 
 	hostCtx, stopHost := context.WithCancel(context.WithoutCancel(ctx))
@@ -311,15 +322,39 @@ func runCtdbd(ctx context.Context, st *setup, logger *logging.Logger, stop conte
 		return err
 	case <-ctx.Done():
 	}
-	select {
-	case <-ctx.Done():
-	case err := <-hostDone:
-		// A service failed; the daemon cannot go on without it.
-		return err
+	for {
+		select {
+		case <-ctx.Done():
+			evacuate(st, log)
+			stopHost()
+			return <-hostDone
+		case err := <-hostDone:
+			// A service failed; the daemon cannot go on without it.
+			return err
+		case <-reload:
+			reloadConfig(st, logger, host)
+		}
 	}
-	evacuate(st, log)
-	stopHost()
-	return <-hostDone
+}
+
+// reloadConfig applies a changed ctdb.conf: the log level at once, the
+// other reloadable options through the services' Reconfigure. A change
+// to an option that needs a restart is refused as a whole and logged.
+func reloadConfig(st *setup, logger *logging.Logger, host *service.Host) {
+	cfg, err := st.cfg.Reload()
+	if err != nil {
+		logger.Error("configuration not reloaded", "file", st.cfg.File(), "err", err)
+		return
+	}
+	for _, w := range cfg.Warnings() {
+		logger.Warn(w)
+	}
+	if err := logger.SetLevel(cfg.LogLevel()); err != nil {
+		logger.Error("log level not changed", "err", err)
+	}
+	st.cfg = cfg
+	host.Reconfigure(cfg, nil)
+	logger.Log(context.Background(), logging.SlogNotice, "configuration reloaded", "file", cfg.File())
 }
 
 // shutdownFailoverTimeout bounds how long a stopping daemon waits for
@@ -366,7 +401,7 @@ func eventEnv(st *setup) []string {
 	return env
 }
 
-func runTransportd(ctx context.Context, st *setup, logger *logging.Logger, _ context.CancelCauseFunc, ready func()) error {
+func runTransportd(ctx context.Context, st *setup, logger *logging.Logger, _ context.CancelCauseFunc, ready func(), _ <-chan struct{}) error {
 	tr, err := transport.New(transportConfig(st, logger.Logger))
 	if err != nil {
 		return err
@@ -416,7 +451,7 @@ func startTransport(ctx context.Context, st *setup, log *slog.Logger) (service.A
 }
 
 // serviceIDs are the services ctdbd hosts.
-var serviceIDs = []proto.ServiceID{proto.ServiceNode, proto.ServiceMembership, proto.ServiceDatabase, proto.ServiceEvent, proto.ServiceFailover}
+var serviceIDs = []proto.ServiceID{proto.ServiceNode, proto.ServiceMembership, proto.ServiceDatabase, proto.ServiceCluster, proto.ServiceBanning, proto.ServiceEvent, proto.ServiceFailover}
 
 func connectTransportd(ctx context.Context, st *setup, log *slog.Logger) (service.AttachFunc, transportHandle, error) {
 	// transportd may still be starting; wait for it a little.

@@ -47,10 +47,13 @@ func RepoDir() string {
 
 // commands maps binary names to packages.
 var commands = map[string]string{
-	"ctdbd":      "./ctdbd",
-	"ctdb":       "./ctdb",
-	"onnode":     "./ctdb/onnode",
-	"transportd": "./transportd",
+	"ctdbd":                   "./ctdbd",
+	"ctdb_mutex_fcntl_helper": "./ctdbd/mutexhelper",
+	"ctdb":                    "./ctdb",
+	"onnode":                  "./ctdb/onnode",
+	"transportd":              "./transportd",
+	"smbd":                    "./smbd",
+	"smbpasswd":               "./smbd/smbpasswd",
 
 	"fetch_ring":               "./tests/src/fetch_ring",
 	"fetch_readonly":           "./tests/src/fetch_readonly",
@@ -104,6 +107,9 @@ type Options struct {
 	Env []string
 	// NodeEnv is added to one node's environment.
 	NodeEnv map[int][]string
+	// SMB runs an smbd beside every ctdbd, as local_daemons.sh does by
+	// default; tests of the cluster alone leave it off (setup -s).
+	SMB bool
 }
 
 // Cluster is a set of local daemons.
@@ -148,6 +154,9 @@ func New(t testing.TB, opts Options) *Cluster {
 	args := []string{"setup", "-N", nodesFile}
 	if os.Getenv("GCTDB_TEST_TRANSPORT") == "transportd" {
 		args = append(args, "-T")
+	}
+	if !opts.SMB {
+		args = append(args, "-s")
 	}
 	args = append(args, opts.SetupArgs...)
 	if out, err := c.script(args...); err != nil {
@@ -214,7 +223,7 @@ func (c *Cluster) Start(nodes ...int) {
 		return
 	}
 	for _, n := range nodes {
-		cmd := exec.Command("sh", "-c", `if grep -q "^[[:space:]]*transport = transportd" "$CTDB_BASE/ctdb.conf" ; then transportd || exit 1 ; fi ; ctdbd`)
+		cmd := exec.Command("sh", "-c", `if grep -q "^[[:space:]]*transport = transportd" "$CTDB_BASE/ctdb.conf" ; then transportd || exit 1 ; fi ; ctdbd || exit 1 ; if [ -f "$CTDB_BASE/smb.conf" ] ; then smbd -s "$CTDB_BASE/smb.conf" ; fi`)
 		cmd.Env = c.NodeEnv(n)
 		out, err := cmd.CombinedOutput()
 		// Record what did start even on failure, so cleanup kills it.
@@ -249,7 +258,7 @@ func (c *Cluster) recordPIDs(n int) {
 	if c.pids[n] == nil {
 		c.pids[n] = make(map[int]bool)
 	}
-	for _, app := range []string{"ctdbd", "transportd"} {
+	for _, app := range []string{"ctdbd", "transportd", "smbd"} {
 		if pid := ReadPID(filepath.Join(c.Base(n), "run", app+".pid")); pid > 0 {
 			c.pids[n][pid] = true
 		}
@@ -297,11 +306,34 @@ func (c *Cluster) Kill(i int) {
 	}
 	c.mu.Unlock()
 	for _, pid := range pids {
-		syscall.Kill(pid, syscall.SIGKILL)
+		c.kill(pid)
 	}
 	for _, pid := range pids {
 		WaitGone(pid, 10*time.Second)
 	}
+	c.mu.Lock()
+	for _, pid := range pids {
+		delete(c.pids[i], pid)
+	}
+	c.mu.Unlock()
+}
+
+// kill sends SIGKILL to pid if it still runs one of the cluster's
+// binaries: a daemon that died long ago may have left its PID to an
+// unrelated process.
+func (c *Cluster) kill(pid int) {
+	exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
+	if err != nil {
+		return
+	}
+	bin, err := filepath.EvalSymlinks(c.Bin)
+	if err != nil {
+		return
+	}
+	if abs, err := filepath.Abs(bin); err != nil || filepath.Dir(exe) != abs {
+		return
+	}
+	syscall.Kill(pid, syscall.SIGKILL)
 }
 
 // Stop runs `local_daemons.sh stop` for node i (ctdb shutdown).
@@ -342,7 +374,7 @@ func (c *Cluster) cleanup() {
 	defer c.mu.Unlock()
 	for _, set := range c.pids {
 		for pid := range set {
-			syscall.Kill(pid, syscall.SIGKILL)
+			c.kill(pid)
 		}
 	}
 	for _, set := range c.pids {

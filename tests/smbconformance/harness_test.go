@@ -1,55 +1,30 @@
 // Package smbconformance drives gctdb's smbd with Samba's own clients:
 // smbclient for file transfers and smbtorture for protocol conformance.
-// The tests skip when the Samba tools are not installed. Until the gctdb
-// cluster harness exists they start smbd directly with its development
-// in-memory state store.
+// Every test runs against a real two-node gctdb cluster of local daemons
+// (tests/local_daemons.sh: ctdbd and smbd per node, one shared share
+// directory) and talks to node 0's smbd, so every open and lock goes
+// through gctdb's databases. The tests skip when the Samba tools are not
+// installed.
 package smbconformance
 
 import (
-	"bytes"
-	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
-	"sync"
+	"strings"
+	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"gctdb/tests/localdaemons"
 )
 
 const (
 	testUser = "tester"
 	testPass = "Secret-42"
 )
-
-var (
-	buildOnce sync.Once
-	smbdPath  string
-	buildErr  error
-)
-
-// smbdBinary builds smbd once per test binary.
-func smbdBinary(t *testing.T) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "gctdb-smbd-bin")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		smbdPath = filepath.Join(dir, "smbd")
-		out, err := exec.Command("go", "build", "-o", smbdPath, "gctdb/smbd").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build smbd: %v\n%s", err, out)
-		}
-	})
-	require.NoError(t, buildErr)
-	return smbdPath
-}
 
 func needTool(t *testing.T, name string) string {
 	t.Helper()
@@ -60,68 +35,60 @@ func needTool(t *testing.T, name string) string {
 	return p
 }
 
-// server is a running smbd.
+// server is node 0's smbd of a running cluster.
 type server struct {
 	host, port string
-	share      string // directory of [share]
-	log        *bytes.Buffer
+	share      string // directory of [share] (and [tmpenc])
+	cluster    *localdaemons.Cluster
 }
 
-func freePort(t *testing.T, host string) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
-	require.NoError(t, err)
-	_, port, _ := net.SplitHostPort(ln.Addr().String())
-	require.NoError(t, ln.Close())
-	return port
-}
+// clusters numbers this package's clusters: each gets its own
+// 127.107.(20+n) prefix, so a cluster never meets the previous one's
+// sockets.
+var clusters atomic.Int32
 
-// startServer runs smbd on 127.0.0.1 with one share named "share"; extra
-// lines go into [global].
+// startServer starts a two-node cluster whose smbds serve [share] and
+// [tmpenc] (smb encrypt = required) from the shared share directory, with
+// the user tester; extra lines go into every node's [global].
 func startServer(t *testing.T, extraGlobal ...string) *server {
 	t.Helper()
-	bin := smbdBinary(t)
-	dir := t.TempDir()
-	s := &server{host: "127.0.0.1", share: filepath.Join(dir, "share"), log: &bytes.Buffer{}}
-	require.NoError(t, os.Mkdir(s.share, 0o755))
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "users"), []byte(testUser+":"+testPass+"\n"), 0o600))
-	s.port = freePort(t, s.host)
-	conf := "[global]\n\tinterfaces = " + s.host + "\n\tbind interfaces only = yes\n\tsmb ports = " + s.port + "\n"
-	for _, l := range extraGlobal {
-		conf += "\t" + l + "\n"
+	n := clusters.Add(1)
+	require.Less(t, n, int32(80), "out of address prefixes")
+	c := localdaemons.New(t, localdaemons.Options{Nodes: 2, SMB: true, Prefix: fmt.Sprintf("127.107.%d", 20+n)})
+	share := filepath.Join(c.Dir, "shared", "share")
+	for i := 0; i < c.Nodes; i++ {
+		path := filepath.Join(c.Base(i), "smb.conf")
+		conf, err := os.ReadFile(path)
+		require.NoError(t, err, "local_daemons.sh setup must write smb.conf")
+		global := "[global]\n"
+		for _, l := range extraGlobal {
+			global += "\t" + l + "\n"
+		}
+		s := strings.Replace(string(conf), "[global]\n", global, 1)
+		s += "\n[tmpenc]\n\tpath = " + share + "\n\tread only = no\n\tsmb encrypt = required\n"
+		require.NoError(t, os.WriteFile(path, []byte(s), 0o644))
 	}
-	conf += "[share]\n\tpath = " + s.share + "\n\tread only = no\n"
-	conf += "[tmpenc]\n\tpath = " + s.share + "\n\tread only = no\n\tsmb encrypt = required\n"
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "smb.conf"), []byte(conf), 0o644))
-
-	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, bin, "-s", filepath.Join(dir, "smb.conf"), "-F",
-		"--dev-memory-state", "--dev-users", filepath.Join(dir, "users"))
-	cmd.Stdout, cmd.Stderr = s.log, s.log
-	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
-	cmd.WaitDelay = 10 * time.Second
-	require.NoError(t, cmd.Start())
+	c.Start()
 	t.Cleanup(func() {
-		cancel()
-		_ = cmd.Wait()
 		if t.Failed() {
-			t.Logf("smbd log:\n%s", s.log.String())
+			for i := 0; i < c.Nodes; i++ {
+				log, _ := os.ReadFile(filepath.Join(c.Base(i), "log.smbd"))
+				t.Logf("----- smbd log of node %d -----\n%s", i, log)
+			}
 		}
 	})
-	require.Eventually(t, func() bool {
-		c, err := net.DialTimeout("tcp", net.JoinHostPort(s.host, s.port), 200*time.Millisecond)
-		if err != nil {
-			return false
-		}
-		c.Close()
-		return true
-	}, 20*time.Second, 20*time.Millisecond, "smbd did not start listening")
-	return s
+	addUser(t, c, 0, testUser, testPass)
+	return &server{host: c.Addr(0), port: "445", share: share, cluster: c}
+}
+
+// addUser runs `smbpasswd -s -a` on node i.
+func addUser(t *testing.T, c *localdaemons.Cluster, i int, name, pass string) {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(c.Bin, "smbpasswd"), "-s", "-a", name)
+	cmd.Env = c.NodeEnv(i)
+	cmd.Stdin = strings.NewReader(pass + "\n" + pass + "\n")
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "smbpasswd: %s", out)
 }
 
 func (s *server) unc(share string) string { return "//" + s.host + "/" + share }
-
-func (s *server) portNum() int {
-	n, _ := strconv.Atoi(s.port)
-	return n
-}

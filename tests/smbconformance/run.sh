@@ -1,45 +1,54 @@
 #!/bin/bash
-# Run smbtorture tests against gctdb's smbd.
+# Run smbtorture tests against gctdb's smbd, or against Samba 4.17's smbd
+# for comparison.
 #
-#   tests/smbconformance/run.sh            run every test in passing.txt
-#   tests/smbconformance/run.sh smb2.lock  run the named tests or suites
+#   tests/smbconformance/run.sh [--samba] [TEST...]
 #
-# Starts smbd (development in-memory state store) on 127.0.0.$HOSTNUM with
-# a temporary share, prints one line per test and "N passed, N failed",
-# and exits non-zero if a test failed. Later this runner starts a gctdb
-# cluster through the local-daemons harness instead.
+# Without TEST it runs every test in passing.txt. It starts a two-node
+# gctdb cluster of local daemons (ctdbd and smbd per node on
+# 127.107.N.1-2, binaries from $GCTDB_BINDIR or built here) and tests node
+# 0's smbd; or with --samba, Samba's own smbd on 127.107.0.N:445
+# (samba.sh). It prints one line per test and "N passed, N failed", and
+# exits non-zero if a test failed.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
-addr=${SMBD_ADDR:-127.0.0.$(( (RANDOM % 200) + 20 ))}
-port=${SMBD_PORT:-4455}
+samba=
+if [ "${1:-}" = --samba ]; then
+	samba=1
+	shift
+fi
+n=$(((RANDOM % 150) + 100))
 work=$(mktemp -d /tmp/gctdb-smbconf.XXXXXX)
-trap 'kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; rm -rf "$work"' EXIT
-
+chmod 755 "$work"
 command -v smbtorture >/dev/null || { echo "smbtorture is not installed" >&2; exit 1; }
-(cd "$root" && go build -o "$work/smbd" ./smbd) || exit 1
-mkdir "$work/share"
-echo "tester:Secret-42" > "$work/users"
-cat > "$work/smb.conf" <<CONF
-[global]
-	interfaces = $addr
-	bind interfaces only = yes
-	smb ports = $port
-[share]
-	path = $work/share
-	read only = no
-[tmpenc]
-	path = $work/share
-	read only = no
-	smb encrypt = required
-CONF
-"$work/smbd" -s "$work/smb.conf" -F --dev-memory-state --dev-users "$work/users" \
-	>"$work/smbd.log" 2>&1 &
-pid=$!
-for _ in $(seq 100); do
-	(echo >"/dev/tcp/$addr/$port") 2>/dev/null && break
-	sleep 0.1 # polling for the listener, not waiting for a condition to settle
-done
+
+if [ -n "$samba" ]; then
+	mkdir "$work/share"
+	share_dir=$work/share
+	addr=${SMBD_ADDR:-127.107.0.$n}
+	trap '"$here/samba.sh" stop "$work/samba"; rm -rf "$work"' EXIT
+	"$here/samba.sh" start "$work/samba" "$addr" "$share_dir" || exit 1
+else
+	bindir=${GCTDB_BINDIR:-}
+	if [ -z "$bindir" ]; then
+		bindir=$work/bin
+		(cd "$root" && make -s build BIN="$bindir") || exit 1
+	fi
+	export GCTDB_BINDIR=$bindir
+	cluster=$work/cluster
+	share_dir=$cluster/shared/share
+	addr=127.107.$n.1
+	printf '127.107.%d.1\n127.107.%d.2\n' "$n" "$n" >"$work/nodes"
+	trap '"$root/tests/local_daemons.sh" "$cluster" stop all >/dev/null 2>&1; rm -rf "$work"' EXIT
+	"$root/tests/local_daemons.sh" "$cluster" setup -N "$work/nodes" >/dev/null || exit 1
+	for conf in "$cluster"/node.*/smb.conf; do
+		printf '\n[tmpenc]\n\tpath = %s\n\tread only = no\n\tsmb encrypt = required\n' "$share_dir" >>"$conf"
+	done
+	"$root/tests/local_daemons.sh" "$cluster" start all || exit 1
+	printf 'Secret-42\nSecret-42\n' |
+		"$root/tests/local_daemons.sh" "$cluster" onnode 0 smbpasswd -s -a tester >/dev/null || exit 1
+fi
 
 if [ $# -gt 0 ]; then
 	list=$(printf '%s\n' "$@")
@@ -53,14 +62,19 @@ while read -r name rest; do
 	for f in $rest; do
 		case $f in share=*) share=${f#share=} ;; *) args+=("$f") ;; esac
 	done
-	rm -rf "$work/share"/* "$work/share"/.[!.]* 2>/dev/null
-	out=$(smbtorture "//$addr/$share" -p "$port" -U tester%Secret-42 --target=samba3 \
+	rm -rf "$share_dir"/* "$share_dir"/.[!.]* 2>/dev/null
+	out=$(smbtorture "//$addr/$share" -U tester%Secret-42 --target=samba3 \
 		"${args[@]}" "$name" 2>&1)
 	while read -r res tname; do
+		# One line per result: the test as passing.txt names it, or
+		# SUITE.TEST for the tests of a suite named as a whole.
+		tname=${tname%% *}
+		full=$name
+		[ "${name##*.}" = "$tname" ] || full=$name.$tname
 		case $res in
-		success:) passed=$((passed + 1)); echo "ok   $name ${tname%% *}" ;;
-		failure:|error:) failed=$((failed + 1)); echo "FAIL $name ${tname%% *}" ;;
-		skip:) echo "skip $name ${tname%% *}" ;;
+		success:) passed=$((passed + 1)); echo "ok   $full${rest:+ $rest}" ;;
+		failure:|error:) failed=$((failed + 1)); echo "FAIL $full${rest:+ $rest}" ;;
+		skip:) echo "skip $full${rest:+ $rest}" ;;
 		esac
 	done < <(grep -E '^(success|failure|error|skip): ' <<<"$out")
 done <<<"$list"

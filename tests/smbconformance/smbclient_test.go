@@ -36,9 +36,10 @@ func sha256File(t *testing.T, path string) [32]byte {
 	return sum
 }
 
-// TestSmbclientFileOperations puts and gets a 100 MiB file and runs the
-// namespace operations on every dialect with signing, and on 3.1.1 with
-// encryption.
+// TestSmbclientFileOperations puts a 100 MiB file through node 0, gets it
+// back through node 1 and runs the namespace operations on every dialect,
+// plain (the sendfile and streamed-write paths), signed, and encrypted on
+// 3.x.
 func TestSmbclientFileOperations(t *testing.T) {
 	needTool(t, "smbclient")
 	if testing.Short() {
@@ -52,8 +53,13 @@ func TestSmbclientFileOperations(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, f.Close())
 	want := sha256File(t, src)
+	node1 := "//" + s.cluster.Addr(1) + "/share"
 
 	cases := []struct{ dialect, protection string }{
+		{"SMB2_02", "off"},
+		{"SMB2_10", "off"},
+		{"SMB3_00", "off"},
+		{"SMB3_11", "off"},
 		{"SMB2_02", "sign"},
 		{"SMB2_10", "sign"},
 		{"SMB3_00", "sign"},
@@ -64,8 +70,13 @@ func TestSmbclientFileOperations(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.dialect+"-"+tc.protection, func(t *testing.T) {
 			back := filepath.Join(t.TempDir(), "back.bin")
+			prot := []string{"-m", tc.dialect, "--client-protection=" + tc.protection}
+			out, err := smbclient(t, s, append([]string{s.unc("share")}, append(prot, "-c", "put "+src+" big.bin")...)...)
+			require.NoError(t, err, out)
+			out, err = smbclient(t, s, append([]string{node1}, append(prot, "-c", "get big.bin "+back)...)...)
+			require.NoError(t, err, out)
+			assert.Equal(t, want, sha256File(t, back), "the file got through node 1 differs from the one put through node 0")
 			script := strings.Join([]string{
-				"put " + src + " big.bin",
 				"get big.bin " + back,
 				"mkdir dir1",
 				"rename big.bin dir1\\moved.bin",
@@ -74,8 +85,7 @@ func TestSmbclientFileOperations(t *testing.T) {
 				"rmdir dir1",
 				"ls",
 			}, "; ")
-			out, err := smbclient(t, s, s.unc("share"), "-m", tc.dialect,
-				"--client-protection="+tc.protection, "-c", script)
+			out, err = smbclient(t, s, append([]string{s.unc("share")}, append(prot, "-c", script)...)...)
 			require.NoError(t, err, out)
 			assert.NotContains(t, out, "NT_STATUS_")
 			assert.Contains(t, out, "moved.bin")

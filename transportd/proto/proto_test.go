@@ -26,7 +26,9 @@ type payloadCase struct {
 }
 
 func payloadCases() []payloadCase {
-	return append(append(basePayloadCases(), databasePayloadCases()...), failoverPayloadCases()...)
+	cases := append(basePayloadCases(), databasePayloadCases()...)
+	cases = append(cases, clusterPayloadCases()...)
+	return append(cases, failoverPayloadCases()...)
 }
 
 func basePayloadCases() []payloadCase {

@@ -89,6 +89,8 @@ var opcodeNameTables = []map[Opcode]string{
 	failoverOpcodeNames,
 	eventOpcodeNames,
 	databaseOpcodeNames,
+	clusterOpcodeNames,
+	banningOpcodeNames,
 }
 
 func (op Opcode) String() string {

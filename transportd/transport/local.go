@@ -108,8 +108,15 @@ func (c *localConn) serve(ctx context.Context) {
 
 	c.t.mu.Lock()
 	delete(c.t.locals, c.id)
+	nodeDaemon := c.t.services[proto.ServiceNode] == sink(c)
 	c.t.mu.Unlock()
 	c.t.unregisterSink(c)
+	if nodeDaemon {
+		// The node daemon is gone: its clients see the socket close,
+		// as CTDB's clients do when ctdbd exits, instead of waiting on
+		// a router that can no longer answer for the node.
+		c.t.closeClients("ctdbd went away")
+	}
 	for _, q := range c.q.close() {
 		if q.req != nil {
 			c.t.bounce(q.req, &proto.StatusError{Op: q.req.Opcode, Status: proto.StatusUnavailable, Msg: "client disconnected"})

@@ -344,6 +344,21 @@ func (t *Transport) replayState(svc proto.ServiceID) {
 	}
 }
 
+// closeClients drops every local client connection.
+func (t *Transport) closeClients(reason string) {
+	t.mu.RLock()
+	var clients []*localConn
+	for _, c := range t.locals {
+		if c.role == proto.RoleClient {
+			clients = append(clients, c)
+		}
+	}
+	t.mu.RUnlock()
+	for _, c := range clients {
+		c.close(reason)
+	}
+}
+
 func (t *Transport) unregisterSink(s sink) {
 	t.mu.Lock()
 	defer t.mu.Unlock()

@@ -283,6 +283,36 @@ func TestServiceProcess(t *testing.T) {
 	wg.Wait()
 }
 
+// When the process providing the node service (ctdbd beside an external
+// transportd) goes away, its clients see the socket close as they would
+// with CTDB, instead of talking to a router that cannot answer for the node.
+func TestNodeDaemonGoneClosesClients(t *testing.T) {
+	cl := newCluster(t, "127.41.8", 1, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	require.NoError(t, cl.ports[0].Close())
+	daemon, err := client.Connect(ctx, cl.trs[0].cfg.SocketPath, client.Options{Role: proto.RoleService, Services: []proto.ServiceID{proto.ServiceNode}})
+	require.NoError(t, err)
+	other, err := client.Connect(ctx, cl.trs[0].cfg.SocketPath, client.Options{Role: proto.RoleService, Services: []proto.ServiceID{proto.ServiceDatabase}})
+	require.NoError(t, err)
+	defer other.Close()
+	c, err := client.Connect(ctx, cl.trs[0].cfg.SocketPath, client.Options{})
+	require.NoError(t, err)
+	defer c.Close()
+
+	require.NoError(t, daemon.Close())
+	select {
+	case <-c.Done():
+	case <-ctx.Done():
+		t.Fatal("a client stays connected after the node daemon went away")
+	}
+	select {
+	case <-other.Done():
+		t.Fatal("another service process was dropped with the node daemon")
+	default:
+	}
+}
+
 func TestVersionMismatchRefused(t *testing.T) {
 	cl := newCluster(t, "127.41.6", 3, func(i int, c *Config) {
 		if i == 2 {

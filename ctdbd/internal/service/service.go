@@ -178,7 +178,8 @@ func (h *Host) closePorts() {
 }
 
 // Reconfigure hands a reloaded configuration to every service, each on
-// its own dispatch goroutine.
+// its own dispatch goroutine. A nil tunables keeps the current ones
+// (tunables changed with setvar are not reset by a configuration reload).
 func (h *Host) Reconfigure(cfg *config.Config, tunables *config.Tunables) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -188,7 +189,10 @@ func (h *Host) Reconfigure(cfg *config.Config, tunables *config.Tunables) {
 			continue
 		}
 		next := *env
-		next.Config, next.Tunables = cfg, tunables
+		next.Config = cfg
+		if tunables != nil {
+			next.Tunables = tunables
+		}
 		h.envs[s.ID()] = &next
 		h.ports[s.ID()].Inbox().Put(reconfigure)
 	}

@@ -2,6 +2,7 @@ package auth
 
 import (
 	"bytes"
+	"context"
 	"crypto/subtle"
 	"errors"
 	"fmt"
@@ -24,7 +25,7 @@ var ErrNoSuchUser = errors.New("auth: no such user")
 
 // UserDB looks up users by name, case-insensitively as Windows does.
 type UserDB interface {
-	LookupUser(name string) (User, error)
+	LookupUser(ctx context.Context, name string) (User, error)
 }
 
 // NTHash computes the NT one-way function of a password: MD4 over its
@@ -59,7 +60,7 @@ func (m *MemoryUsers) Put(u User) {
 }
 
 // LookupUser implements UserDB.
-func (m *MemoryUsers) LookupUser(name string) (User, error) {
+func (m *MemoryUsers) LookupUser(_ context.Context, name string) (User, error) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	u, ok := m.users[foldName(name)]
@@ -110,12 +111,12 @@ func NewExchange(cfg *Config) *Exchange {
 // true when authentication succeeded; Result is then valid. Errors are
 // ErrLogonFailure, ErrAccountDisabled, ErrInvalidParameter or malformed
 // input errors.
-func (e *Exchange) Step(token []byte) (out []byte, done bool, err error) {
+func (e *Exchange) Step(ctx context.Context, token []byte) (out []byte, done bool, err error) {
 	switch {
 	case e.ntlm.challenge == nil:
 		return e.first(token)
 	default:
-		return e.second(token)
+		return e.second(ctx, token)
 	}
 }
 
@@ -151,9 +152,9 @@ func (e *Exchange) first(token []byte) ([]byte, bool, error) {
 	return buildNegTokenResp(negAcceptIncomplete, oidNTLMSSP, chal, nil), false, nil
 }
 
-func (e *Exchange) second(token []byte) ([]byte, bool, error) {
+func (e *Exchange) second(ctx context.Context, token []byte) ([]byte, bool, error) {
 	if !e.spnego {
-		if err := e.ntlm.handleAuthenticate(token); err != nil {
+		if err := e.ntlm.handleAuthenticate(ctx, token); err != nil {
 			return nil, false, err
 		}
 		e.result = e.ntlm.result
@@ -170,7 +171,7 @@ func (e *Exchange) second(token []byte) ([]byte, bool, error) {
 		}
 		return buildNegTokenResp(negAcceptIncomplete, nil, chal, nil), false, nil
 	}
-	if err := e.ntlm.handleAuthenticate(resp.token); err != nil {
+	if err := e.ntlm.handleAuthenticate(ctx, resp.token); err != nil {
 		return nil, false, err
 	}
 	e.result = e.ntlm.result

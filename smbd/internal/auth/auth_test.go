@@ -2,6 +2,7 @@ package auth
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"crypto/rc4"
 	"encoding/binary"
@@ -76,7 +77,7 @@ func TestNLMPVectors(t *testing.T) {
 	enc := unhex(t, "c5dad2544fc9799094ce1ce90bc9d03e")
 	msg := buildAuth(make([]byte, 24), nt, utf16le("Domain"), utf16le("User"), utf16le("COMPUTER"), enc,
 		flagKeyExch|flagSign|flagSeal|flagUnicode|flagExtendedSecurity, false)
-	require.NoError(t, s.handleAuthenticate(msg))
+	require.NoError(t, s.handleAuthenticate(context.Background(), msg))
 	assert.Equal(t, bytes.Repeat([]byte{0x55}, 16), s.result.SessionKey, "exported session key")
 
 	// Base key check: RC4(SessionBaseKey, 0x55...) is the vector's
@@ -90,7 +91,7 @@ func TestNLMPVectors(t *testing.T) {
 	// A wrong proof fails.
 	nt[0] ^= 1
 	msg = buildAuth(nil, nt, utf16le("Domain"), utf16le("User"), nil, enc, flagKeyExch|flagUnicode, false)
-	assert.ErrorIs(t, s.handleAuthenticate(msg), ErrLogonFailure)
+	assert.ErrorIs(t, s.handleAuthenticate(context.Background(), msg), ErrLogonFailure)
 }
 
 func TestTruncatedAVPairsIsInvalidParameter(t *testing.T) {
@@ -100,7 +101,7 @@ func TestTruncatedAVPairsIsInvalidParameter(t *testing.T) {
 	temp := unhex(t, "0101000000000000"+"0000000000000000"+"aaaaaaaaaaaaaaaa"+"00000000"+"02000c0044006f00")
 	nt := append(make([]byte, 16), temp...)
 	msg := buildAuth(nil, nt, nil, utf16le("User"), nil, nil, flagUnicode, false)
-	assert.ErrorIs(t, s.handleAuthenticate(msg), ErrInvalidParameter)
+	assert.ErrorIs(t, s.handleAuthenticate(context.Background(), msg), ErrInvalidParameter)
 }
 
 func wrapInit(mechToken []byte) []byte {
@@ -138,7 +139,7 @@ func TestAgainstAzureClient(t *testing.T) {
 			e := NewExchange(testConfig(users))
 			neg, err := ntlmclient.NewNegotiateMessage("", "")
 			require.NoError(t, err)
-			out, done, err := e.Step(wrapInit(neg))
+			out, done, err := e.Step(context.Background(), wrapInit(neg))
 			require.NoError(t, err)
 			require.False(t, done)
 			resp, err := parseNegTokenResp(out)
@@ -152,7 +153,7 @@ func TestAgainstAzureClient(t *testing.T) {
 					b.AddASN1(tagContext2, func(b *cryptobyte.Builder) { b.AddASN1OctetString(am) })
 				})
 			})
-			out, done, err = e.Step(b.BytesOrPanic())
+			out, done, err = e.Step(context.Background(), b.BytesOrPanic())
 			if tc.wantErr != nil {
 				assert.ErrorIs(t, err, tc.wantErr)
 				return
@@ -174,11 +175,11 @@ func TestDisabledUser(t *testing.T) {
 	e := NewExchange(testConfig(users))
 	neg, err := ntlmclient.NewNegotiateMessage("", "")
 	require.NoError(t, err)
-	chal, _, err := e.Step(neg)
+	chal, _, err := e.Step(context.Background(), neg)
 	require.NoError(t, err)
 	am, err := ntlmclient.ProcessChallenge(chal, "carol", "pw", false)
 	require.NoError(t, err)
-	_, _, err = e.Step(am)
+	_, _, err = e.Step(context.Background(), am)
 	assert.ErrorIs(t, err, ErrAccountDisabled)
 }
 
@@ -199,8 +200,8 @@ func FuzzSPNEGO(f *testing.F) {
 		users := NewMemoryUsers()
 		users.Add("u", "p")
 		e := NewExchange(testConfig(users))
-		_, _, _ = e.Step(b)
-		_, _, _ = e.Step(b)
+		_, _, _ = e.Step(context.Background(), b)
+		_, _, _ = e.Step(context.Background(), b)
 	})
 }
 
@@ -212,7 +213,7 @@ func FuzzNTLMSSP(f *testing.F) {
 		users.Add("u", "p")
 		s := &ntlmServer{cfg: testConfig(users)}
 		_, _ = s.handleNegotiate(b)
-		_ = s.handleAuthenticate(b)
+		_ = s.handleAuthenticate(context.Background(), b)
 		_, _ = avPairs(b)
 	})
 }

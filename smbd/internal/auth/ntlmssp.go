@@ -2,6 +2,7 @@ package auth
 
 import (
 	"bytes"
+	"context"
 	"crypto/hmac"
 	"crypto/md5"
 	"crypto/rc4"
@@ -273,7 +274,7 @@ func (s *ntlmServer) handleNegotiate(msg []byte) ([]byte, error) {
 }
 
 // handleAuthenticate verifies the AUTHENTICATE message and fills result.
-func (s *ntlmServer) handleAuthenticate(msg []byte) error {
+func (s *ntlmServer) handleAuthenticate(ctx context.Context, msg []byte) error {
 	a, err := parseAuthenticate(msg)
 	if err != nil {
 		return err
@@ -299,7 +300,7 @@ func (s *ntlmServer) handleAuthenticate(msg []byte) error {
 	if err != nil {
 		return err
 	}
-	u, err := s.cfg.Users.LookupUser(user)
+	u, err := s.cfg.Users.LookupUser(ctx, user)
 	if err != nil {
 		return ErrLogonFailure
 	}

@@ -12,6 +12,7 @@ import (
 	"runtime/debug"
 	"sync"
 
+	"gctdb/smbd/internal/iobuf"
 	"gctdb/smbd/internal/smbcrypto"
 	"gctdb/smbd/internal/wire"
 )
@@ -81,6 +82,13 @@ func (c *conn) serve(ctx context.Context) {
 	br := bufio.NewReaderSize(c.nc, 64<<10)
 	limit := int(c.srv.cfg.MaxIOSize) + 1<<20
 	for {
+		if n, ok := peekStreamableWrite(br, limit); ok {
+			if err := c.serveStreamedWrite(ctx, br, n); err != nil {
+				c.log.Debug("dropping connection", "err", err)
+				return
+			}
+			continue
+		}
 		frame, err := wire.ReadFrame(br, limit)
 		if err != nil {
 			if !errors.Is(err, io.EOF) && ctx.Err() == nil {
@@ -124,8 +132,10 @@ type chain struct {
 	fileID    wire.FileID
 	chainErr  wire.Status // error later related elements inherit
 	encrypted bool
-	sess      *session // session of the transform, for the response
-	afterSend []func() // async work to start once the responses are out
+	sess      *session      // session of the transform, for the response
+	afterSend []func()      // async work to start once the responses are out
+	release   [][]byte      // iobuf buffers to recycle once the responses are out
+	stream    *streamedData // data of a WRITE still on the socket
 }
 
 // response is one built response element.
@@ -133,6 +143,7 @@ type response struct {
 	buf    []byte // header + body
 	sign   smbcrypto.Signer
 	status wire.Status
+	file   *fileTail // data sent from a file after buf (unsigned, unencrypted READ)
 }
 
 func (c *conn) handleFrame(ctx context.Context, frame []byte) error {
@@ -175,6 +186,8 @@ func (c *conn) handleFrame(ctx context.Context, frame []byte) error {
 				c.log.Debug("dropping connection", "err", err)
 				c.nc.Close()
 			}
+			// READ and WRITE keep nothing of their request once answered.
+			iobuf.Put(frame)
 		}()
 		return nil
 	}
@@ -207,6 +220,9 @@ func (c *conn) serveElements(ctx context.Context, ch *chain, elems [][]byte) err
 		return nil
 	}
 	err := c.sendResponses(out, ch)
+	for _, b := range ch.release {
+		iobuf.Put(b)
+	}
 	for _, f := range ch.afterSend {
 		f()
 	}
@@ -216,6 +232,9 @@ func (c *conn) serveElements(ctx context.Context, ch *chain, elems [][]byte) err
 // sendResponses pads, signs, optionally encrypts and sends a compound.
 func (c *conn) sendResponses(out []*response, ch *chain) error {
 	var msg []byte
+	if len(out) == 1 && out[0].file != nil {
+		return c.sendWithFile(out[0].buf, out[0].file)
+	}
 	if len(out) == 1 {
 		msg = out[0].buf
 		if out[0].sign != nil && !ch.encrypted {
@@ -245,18 +264,17 @@ func (c *conn) sendResponses(out []*response, ch *chain) error {
 }
 
 // send frames (and encrypts when ch says so) and writes one message.
+// Encryption happens in place when msg has 16 bytes of spare capacity
+// for the tag.
 func (c *conn) send(msg []byte, ch *chain) error {
+	var th []byte
 	if ch != nil && ch.encrypted && ch.sess != nil && ch.sess.enc != nil {
-		enc, err := ch.sess.encrypt(msg)
-		if err != nil {
-			return err
-		}
-		msg = enc
+		th, msg = ch.sess.encrypt(msg)
 	}
-	pfx := wire.FramePrefix(len(msg))
+	pfx := wire.FramePrefix(len(th) + len(msg))
 	c.sendMu.Lock()
 	defer c.sendMu.Unlock()
-	bufs := net.Buffers{pfx[:], msg}
+	bufs := net.Buffers{pfx[:], th, msg}
 	_, err := bufs.WriteTo(c.nc)
 	return err
 }
@@ -298,10 +316,12 @@ type request struct {
 	tree      *tree
 	ch        *chain
 	signed    bool
-	last      bool   // last element of its compound
-	out       []byte // response: 64 bytes reserved for the header, then the body
-	errData   []byte // ErrorData of an error response
-	respSess  uint64 // SessionId to answer with
+	last      bool      // last element of its compound
+	lone      bool      // the only element of its message
+	file      *fileTail // READ data to send from the file
+	out       []byte    // response: 64 bytes reserved for the header, then the body
+	errData   []byte    // ErrorData of an error response
+	respSess  uint64    // SessionId to answer with
 	signWith  smbcrypto.Signer
 	forceSign bool
 	async     *asyncOp
@@ -332,7 +352,7 @@ func (c *conn) processElement(ctx context.Context, ch *chain, el []byte, idx, n 
 	if !ok {
 		return nil, fmt.Errorf("%w: message id %d outside the window", errDisconnect, hdr.MessageID)
 	}
-	r := &request{c: c, ctx: ctx, hdr: hdr, msg: el, ch: ch, last: idx == n-1, signed: hdr.Flags&wire.FlagSigned != 0,
+	r := &request{c: c, ctx: ctx, hdr: hdr, msg: el, ch: ch, last: idx == n-1, lone: n == 1, signed: hdr.Flags&wire.FlagSigned != 0,
 		out: make([]byte, wire.HeaderSize, 256)}
 	related := hdr.Flags&wire.FlagRelated != 0
 	status := wire.StatusOK
@@ -532,6 +552,9 @@ func (c *conn) buildResponse(r *request, status wire.Status) *response {
 	}
 	resp := &response{buf: buf, status: status}
 	resp.sign = c.responseSigner(r, status)
+	if status == wire.StatusOK {
+		resp.file = r.file
+	}
 	return resp
 }
 

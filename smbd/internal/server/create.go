@@ -126,10 +126,22 @@ type breakWait struct {
 	cancel  func()
 }
 
+// statusRetryCreate is a pseudo status of createOnce: a sharing violation
+// caused by opens of a process that is gone, which were dropped.
+const statusRetryCreate wire.Status = 0xFFFFFFFE
+
 // doCreate runs one attempt of a CREATE. A non-nil breakWait means the
 // open must wait for oplock breaks it has started.
 func (c *conn) doCreate(r *request, req *wire.CreateRequest) (wire.Status, *breakWait) {
 	st := c.createOnce(r, req)
+	if st == statusRetryCreate {
+		// Opens of a process that is gone were in the way and are gone
+		// now: once more.
+		r.out = r.out[:wire.HeaderSize]
+		if st = c.createOnce(r, req); st == statusRetryCreate {
+			st = wire.StatusSharingViolation
+		}
+	}
 	if w, ok := r.breakWait.(*breakWait); ok {
 		r.breakWait = nil
 		return st, w
@@ -341,6 +353,7 @@ func (c *conn) createOnce(r *request, req *wire.CreateRequest) wire.Status {
 		entry.Flags |= state.ShareFlagStatOpen
 	}
 	var breaks []state.ShareEntry
+	var others []state.Process // other processes' opens in the way
 	breakTo := uint8(oplockII)
 	if truncate {
 		breakTo = oplockNone
@@ -354,12 +367,15 @@ func (c *conn) createOnce(r *request, req *wire.CreateRequest) wire.Status {
 		// be caching a closed handle); exclusive ones only when the open
 		// would otherwise succeed.
 		if !state.IsStatOpen(access) && markBreaks(m, breakTo, &breaks, true) {
+			others = m.Owners(c.srv.self)
 			return state.ErrWait
 		}
 		if m.Conflicts(access, req.ShareAccess) {
+			others = m.Owners(c.srv.self)
 			return wire.StatusSharingViolation
 		}
 		if !state.IsStatOpen(access) && markBreaks(m, breakTo, &breaks, false) {
+			others = m.Owners(c.srv.self)
 			return state.ErrWait
 		}
 		entry.OplockLevel = grantOplock(m, req.OplockLevel, o.isDir, access)
@@ -377,10 +393,16 @@ func (c *conn) createOnce(r *request, req *wire.CreateRequest) wire.Status {
 				c.srv.sendOplockBreak(e.Open, e.BreakTo)
 			}
 			r.breakWait = &breakWait{key: o.key, changed: changed, cancel: cancelWatch}
+			// Holders that are gone never answer: dropping their opens
+			// is the change the watch waits for.
+			c.srv.dropGoneOwners(r.ctx, o.key, others)
 			return wire.StatusPending
 		}
 		if created {
 			fs.Remove(rel, info.IsDir)
+		}
+		if errors.Is(err, wire.StatusSharingViolation) && c.srv.dropGoneOwners(r.ctx, o.key, others) {
+			return statusRetryCreate
 		}
 		return statusOf(err)
 	}

@@ -1,10 +1,16 @@
 package server
 
 import (
+	"context"
+	"encoding/hex"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
+	"gctdb/smbd/internal/auth"
+	"gctdb/smbd/internal/state"
 	"gctdb/smbd/internal/wire"
 )
 
@@ -88,4 +94,69 @@ func TestSecurityDescriptorRoundTrip(t *testing.T) {
 	assert.Zero(t, grantedBy(sd, [][]byte{sidEveryone})&wire.FileReadData, "others may not read with mode 0640")
 	_, err = parseSD(raw[:30])
 	assert.Error(t, err)
+}
+
+func TestOplockMsgRoundTrip(t *testing.T) {
+	m := oplockMsg{openID: 0x0102030405060708, level: oplockII, what: oplockMsgSetLevel | oplockMsgNotify}
+	b := encodeOplockMsg(m)
+	assert.Equal(t, "01010807060504030201"+"01"+"03", hex.EncodeToString(b), "golden bytes")
+	got, err := decodeOplockMsg(b)
+	require.NoError(t, err)
+	assert.Equal(t, m, got)
+	for _, bad := range [][]byte{nil, b[:5], append(b, 0), {2, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}, {1, 9, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}} {
+		_, err := decodeOplockMsg(bad)
+		assert.ErrorIs(t, err, errBadBusMsg)
+	}
+}
+
+func FuzzDecodeOplockMsg(f *testing.F) {
+	f.Add(encodeOplockMsg(oplockMsg{openID: 7, level: 1, what: 2}))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		m, err := decodeOplockMsg(b)
+		if err == nil {
+			assert.Equal(t, b, encodeOplockMsg(m))
+		}
+	})
+}
+
+// TestOpensOfGoneProcessesAreDropped: entries of another smbd process
+// stay while it lives and go once the bus says it is gone.
+func TestOpensOfGoneProcessesAreDropped(t *testing.T) {
+	cluster := state.NewMemoryCluster()
+	srv, err := New(Config{Users: auth.NewMemoryUsers(), Store: cluster.Join(0)})
+	require.NoError(t, err)
+	other := cluster.Join(1)
+	peer := other.Bus.(*state.MemoryBus)
+	ctx := context.Background()
+	key := state.FileKey{Dev: 1, Ino: 2}
+	theirs := state.OpenRef{Node: 1, Server: peer.Self().Instance, OpenID: 7}
+	mine := state.OpenRef{Node: 0, Server: srv.self.Instance, OpenID: 8}
+	require.NoError(t, other.ModifyShareModes(ctx, key, func(m *state.ShareModes) error {
+		m.Entries = append(m.Entries, state.ShareEntry{Open: theirs, Access: 1, OplockLevel: oplockII},
+			state.ShareEntry{Open: mine, Access: 1})
+		return nil
+	}))
+	require.NoError(t, other.ModifyLocks(ctx, key, func(l *state.Locks) error {
+		l.Locks = append(l.Locks, state.Lock{Open: theirs, Length: 10, Exclusive: true})
+		l.LevelII = 1
+		return nil
+	}))
+	owners := []state.Process{peer.Self()}
+
+	assert.False(t, srv.dropGoneOwners(ctx, key, owners), "a live process keeps its opens")
+	m, err := other.ReadShareModes(ctx, key)
+	require.NoError(t, err)
+	assert.Len(t, m.Entries, 2)
+
+	peer.Leave()
+	srv.live.alive = map[state.Process]time.Time{} // forget the cached answer
+	assert.True(t, srv.dropGoneOwners(ctx, key, owners))
+	m, err = other.ReadShareModes(ctx, key)
+	require.NoError(t, err)
+	require.Len(t, m.Entries, 1)
+	assert.Equal(t, mine, m.Entries[0].Open)
+	l, err := other.ReadLocks(ctx, key)
+	require.NoError(t, err)
+	assert.Empty(t, l.Locks)
+	assert.Zero(t, l.LevelII, "the gone open's level II oplock is no longer counted")
 }

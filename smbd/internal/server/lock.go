@@ -104,9 +104,11 @@ func (c *conn) handleLock(r *request) wire.Status {
 	o.mu.Lock()
 	o.hasLocks = true
 	o.mu.Unlock()
+	var others []state.Process // other processes' locks in the way
 	grant := func(ls *state.Locks) error {
 		for i := range locks {
 			if !ls.CanLock(&locks[i]) {
+				others = ls.Owners(c.srv.self)
 				return state.ErrLockConflict
 			}
 			// Later elements see the earlier ones: all or nothing, since
@@ -116,7 +118,11 @@ func (c *conn) handleLock(r *request) wire.Status {
 		return nil
 	}
 	if !blocking {
-		if err := c.srv.cfg.Store.ModifyLocks(r.ctx, o.key, grant); err != nil {
+		err := c.srv.cfg.Store.ModifyLocks(r.ctx, o.key, grant)
+		if errors.Is(err, state.ErrLockConflict) && c.srv.dropGoneOwners(r.ctx, o.key, others) {
+			err = c.srv.cfg.Store.ModifyLocks(r.ctx, o.key, grant)
+		}
+		if err != nil {
 			if errors.Is(err, state.ErrLockConflict) {
 				return wire.StatusLockNotGranted
 			}
@@ -137,6 +143,9 @@ func (c *conn) handleLock(r *request) wire.Status {
 		cancelWatch()
 		return wire.StatusInternalError
 	}
+	// Locks of a process that is gone are never unlocked: dropping them
+	// is the change the watch waits for.
+	c.srv.dropGoneOwners(r.ctx, o.key, others)
 	store := c.srv.cfg.Store
 	return r.goAsync(o, func(ctx context.Context, cancelled <-chan wire.Status) (wire.Status, []byte) {
 		for {
@@ -166,6 +175,7 @@ func (c *conn) handleLock(r *request) wire.Status {
 			case !errors.Is(err, state.ErrLockConflict):
 				return statusOf(err), nil
 			}
+			c.srv.dropGoneOwners(ctx, o.key, others)
 		}
 	}, wire.StatusRangeNotLocked)
 }

@@ -44,6 +44,12 @@ func (o *open) name() string {
 	return o.rel
 }
 
+func (o *open) setPosition(p uint64) {
+	o.mu.Lock()
+	o.position = p
+	o.mu.Unlock()
+}
+
 func (o *open) fs() *vfs.FS { return o.tree.share.fs }
 
 // lookupOpen resolves a FileId of a request, honouring the related
@@ -84,7 +90,7 @@ func (r *request) lookupDirOpen(fid wire.FileID) (*open, wire.Status) {
 func (srv *Server) registerOpen(o *open) {
 	n := srv.nextOpen.Add(1)
 	o.id = wire.FileID{Persistent: n, Volatile: n}
-	o.ref = state.OpenRef{Node: srv.cfg.Node, Server: srv.instance, OpenID: n}
+	o.ref = state.OpenRef{Node: srv.self.Node, Server: srv.self.Instance, OpenID: n}
 	srv.mu.Lock()
 	srv.opens[n] = o
 	srv.mu.Unlock()

@@ -96,7 +96,7 @@ func (srv *Server) expireBreaks(ctx context.Context, key state.FileKey) {
 				if e.BreakTo == oplockII {
 					toII++
 				}
-				srv.setLocalOplock(e.Open, e.BreakTo)
+				srv.oplockChanged(e.Open, e.BreakTo, oplockMsgSetLevel)
 			}
 		}
 		return nil
@@ -133,38 +133,64 @@ func (srv *Server) breakLevelII(ctx context.Context, o *open) {
 	}
 	srv.adjustLevelII(ctx, o.key, -len(broken))
 	for _, ref := range broken {
-		srv.setLocalOplock(ref, oplockNone)
-		srv.sendOplockBreak(ref, oplockNone)
+		srv.oplockChanged(ref, oplockNone, oplockMsgSetLevel|oplockMsgNotify)
 	}
 }
 
-func (srv *Server) localOpen(ref state.OpenRef) *open {
-	if ref.Node != srv.cfg.Node || ref.Server != srv.instance {
-		return nil
+// What an oplock message asks of the process serving an open.
+const (
+	oplockMsgSetLevel = 1 << 0 // the open's oplock level is now the given one
+	oplockMsgNotify   = 1 << 1 // send the client an oplock break to the level
+)
+
+// oplockChanged tells the process serving ref about its oplock: directly
+// when that is this process, otherwise as a message on the bus.
+func (srv *Server) oplockChanged(ref state.OpenRef, level uint8, what uint8) {
+	if ref.Node == srv.self.Node && ref.Server == srv.self.Instance {
+		srv.applyOplockChange(ref.OpenID, level, what)
+		return
 	}
+	msg := encodeOplockMsg(oplockMsg{openID: ref.OpenID, level: level, what: what})
+	if err := srv.cfg.Store.Bus.Send(state.Process{Node: ref.Node, Instance: ref.Server}, msg); err != nil {
+		srv.log.Debug("oplock message", "node", ref.Node, "open", ref.OpenID, "err", err)
+	}
+}
+
+// handleBusMessage serves a message from another smbd process.
+func (srv *Server) handleBusMessage(b []byte) {
+	m, err := decodeOplockMsg(b)
+	if err != nil {
+		srv.log.Warn("bad message from another smbd", "err", err)
+		return
+	}
+	srv.applyOplockChange(m.openID, m.level, m.what)
+}
+
+func (srv *Server) applyOplockChange(openID uint64, level, what uint8) {
 	srv.mu.Lock()
-	defer srv.mu.Unlock()
-	return srv.opens[ref.OpenID]
-}
-
-func (srv *Server) setLocalOplock(ref state.OpenRef, level uint8) {
-	if o := srv.localOpen(ref); o != nil {
+	o := srv.opens[openID]
+	srv.mu.Unlock()
+	if o == nil {
+		return // closed meanwhile
+	}
+	if what&oplockMsgSetLevel != 0 {
 		o.mu.Lock()
 		o.oplock = level
 		o.mu.Unlock()
 	}
+	if what&oplockMsgNotify != 0 {
+		srv.notifyOplockBreak(o, level)
+	}
 }
 
-// sendOplockBreak notifies the holder of an oplock ([MS-SMB2] §2.2.23.1).
-// Holders on other nodes will be reached through a cluster message once
-// the gctdb messaging client exists; until then only local opens are
-// notified, and a remote holder's break expires after the timeout.
+// sendOplockBreak asks the holder of an oplock to break it to level.
 func (srv *Server) sendOplockBreak(ref state.OpenRef, level uint8) {
-	o := srv.localOpen(ref)
-	if o == nil {
-		srv.log.Debug("oplock holder is not local", "node", ref.Node, "open", ref.OpenID)
-		return
-	}
+	srv.oplockChanged(ref, level, oplockMsgNotify)
+}
+
+// notifyOplockBreak sends a local open's client an oplock break
+// notification ([MS-SMB2] §2.2.23.1).
+func (srv *Server) notifyOplockBreak(o *open, level uint8) {
 	s := o.sess
 	c := s.conn
 	h := wire.Header{

@@ -7,7 +7,6 @@ package server
 import (
 	"context"
 	"crypto/rand"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -54,9 +53,8 @@ type Config struct {
 	Encrypt         int
 	Shares          []ShareConfig
 	Users           auth.UserDB
-	Store           *state.Store
-	Node            uint32 // this node's PNN
-	MaxIOSize       uint32 // MaxRead/Write/Transact size; 8 MiB if zero
+	Store           *state.Store // its Bus says which node and process this is
+	MaxIOSize       uint32       // MaxRead/Write/Transact size; 8 MiB if zero
 	// Clustered announces SMB2_SHARE_CAP_CLUSTER on disk shares: set when
 	// the state store is the clustered one.
 	Clustered bool
@@ -65,12 +63,13 @@ type Config struct {
 
 // Server serves SMB on its listeners.
 type Server struct {
-	cfg      Config
-	log      *slog.Logger
-	shares   map[string]*share
-	instance uint64
-	start    time.Time
-	authCfg  *auth.Config
+	cfg     Config
+	log     *slog.Logger
+	shares  map[string]*share
+	self    state.Process
+	live    liveness
+	start   time.Time
+	authCfg *auth.Config
 
 	nextSession atomic.Uint64
 	nextOpen    atomic.Uint64
@@ -105,8 +104,8 @@ func New(cfg Config) (*Server, error) {
 	if cfg.MaxDialect == 0 {
 		cfg.MaxDialect = wire.Dialect311
 	}
-	if cfg.Users == nil || cfg.Store == nil {
-		return nil, errors.New("server: config needs Users and Store")
+	if cfg.Users == nil || cfg.Store == nil || cfg.Store.Bus == nil {
+		return nil, errors.New("server: config needs Users and a Store with a Bus")
 	}
 	if cfg.NetbiosName == "" {
 		cfg.NetbiosName = "GCTDB"
@@ -123,16 +122,18 @@ func New(cfg Config) (*Server, error) {
 		opens:      map[uint64]*open{},
 		resumeKeys: map[[24]byte]*open{},
 		conns:      map[*conn]struct{}{},
+		live:       liveness{gone: map[state.Process]bool{}, alive: map[state.Process]time.Time{}},
 	}
-	var inst [8]byte
-	if _, err := rand.Read(inst[:]); err != nil {
+	s.self = cfg.Store.Bus.Self()
+	// Session and persistent ids carry the node number in their top bits
+	// and start at a random point below, so they are unique across the
+	// cluster and across restarts.
+	var r [2]byte
+	if _, err := rand.Read(r[:]); err != nil {
 		return nil, err
 	}
-	s.instance = binary.LittleEndian.Uint64(inst[:])
-	// Session and persistent ids carry the node number in their top bits
-	// so they are unique across the cluster.
-	s.nextSession.Store(uint64(cfg.Node)<<48 | uint64(inst[0])<<40)
-	s.nextOpen.Store(uint64(cfg.Node)<<48 | uint64(inst[1])<<40)
+	s.nextSession.Store(uint64(s.self.Node)<<48 | uint64(r[0])<<40)
+	s.nextOpen.Store(uint64(s.self.Node)<<48 | uint64(r[1])<<40)
 	for _, sc := range cfg.Shares {
 		f, err := vfs.Open(sc.Path)
 		if err != nil {
@@ -141,6 +142,7 @@ func New(cfg Config) (*Server, error) {
 		}
 		s.shares[strings.ToLower(sc.Name)] = &share{cfg: sc, fs: f}
 	}
+	cfg.Store.Bus.Handle(s.handleBusMessage)
 	s.shares["ipc$"] = &share{cfg: ShareConfig{Name: "IPC$", Comment: "IPC Service", Encrypt: EncryptOff}, pipe: true}
 	s.authCfg = &auth.Config{
 		Users:       cfg.Users,
@@ -164,6 +166,15 @@ func (s *Server) closeShares() {
 // Serve listens on every configured address and serves until ctx ends.
 // It returns after all connections have been closed.
 func (s *Server) Serve(ctx context.Context) error {
+	lns, err := s.Listen()
+	if err != nil {
+		return err
+	}
+	return s.ServeListeners(ctx, lns...)
+}
+
+// Listen opens the configured addresses.
+func (s *Server) Listen() ([]net.Listener, error) {
 	var lns []net.Listener
 	for _, a := range s.cfg.Listen {
 		ln, err := net.Listen("tcp", a)
@@ -171,12 +182,12 @@ func (s *Server) Serve(ctx context.Context) error {
 			for _, l := range lns {
 				l.Close()
 			}
-			return fmt.Errorf("listen %s: %w", a, err)
+			return nil, fmt.Errorf("listen %s: %w", a, err)
 		}
 		s.log.Info("listening", "addr", ln.Addr().String())
 		lns = append(lns, ln)
 	}
-	return s.ServeListeners(ctx, lns...)
+	return lns, nil
 }
 
 // ServeListeners serves on already-open listeners until ctx ends.

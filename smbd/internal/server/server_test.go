@@ -269,3 +269,36 @@ func TestShutdownWithNotifyWatch(t *testing.T) {
 		t.Fatal("server did not stop")
 	}
 }
+
+// TestRefusedStreamedWriteKeepsTheConnection: a large WRITE is served while
+// its data arrives; when it is refused, its data must still be consumed so
+// the next request is read from the right place.
+func TestRefusedStreamedWriteKeepsTheConnection(t *testing.T) {
+	s := startTestServer(t)
+	c := dial(t, s)
+	require.Equal(t, wire.StatusOK, status(t, exchange(t, c, negotiateMsg(0, wire.Dialect210))))
+
+	n := streamWriteMin + 12345
+	body := make([]byte, 48)
+	binary.LittleEndian.PutUint16(body, 49)
+	binary.LittleEndian.PutUint16(body[2:], wire.WriteHeadSize)
+	binary.LittleEndian.PutUint32(body[4:], uint32(n))
+	h := wire.Header{Command: wire.CmdWrite, MessageID: 1, SessionID: 42, Credit: 1}
+	msg := append(wire.AppendHeader(nil, &h), body...)
+	msg = append(msg, bytes.Repeat([]byte{0xFE}, n)...) // data that looks like a header if misread
+	head := frame(msg)
+	_, ok := wire.StreamableWrite(head[:4+wire.WriteHeadSize])
+	require.True(t, ok, "the test must exercise the streamed path")
+
+	echo := wire.Header{Command: wire.CmdEcho, MessageID: 2, Credit: 1}
+	resp := exchange(t, c, msg, append(wire.AppendHeader(nil, &echo), 4, 0, 0, 0))
+	require.NotNil(t, resp)
+	assert.Equal(t, wire.StatusUserSessionDeleted, status(t, resp))
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	resp, err := wire.ReadFrame(c, 1<<24)
+	require.NoError(t, err, "the connection must survive the refused WRITE")
+	eh, err := wire.DecodeHeader(resp)
+	require.NoError(t, err)
+	assert.Equal(t, wire.CmdEcho, eh.Command)
+	assert.Equal(t, wire.StatusOK, wire.Status(eh.Status))
+}

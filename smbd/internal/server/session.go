@@ -64,7 +64,10 @@ func (s *session) lookupTree(id uint32) *tree {
 }
 
 // encrypt wraps msg in a TRANSFORM header with the session's key.
-func (s *session) encrypt(msg []byte) ([]byte, error) {
+// encrypt seals msg for the session and returns the TRANSFORM header and
+// the ciphertext, which overwrites msg when it has 16 bytes of spare
+// capacity.
+func (s *session) encrypt(msg []byte) (header, ciphertext []byte) {
 	th := wire.TransformHeader{OriginalMessageSize: uint32(len(msg)), Flags: 1, SessionID: s.id}
 	n := s.nonceCounter.Add(1)
 	binary.LittleEndian.PutUint64(th.Nonce[:], n)
@@ -73,11 +76,10 @@ func (s *session) encrypt(msg []byte) ([]byte, error) {
 	} else {
 		copy(th.Nonce[8:11], s.noncePrefix[:3])
 	}
-	out := make([]byte, 0, wire.TransformHeaderSize+len(msg)+16)
-	out = wire.AppendTransform(out, &th)
-	ct, tag := s.enc.Seal(out[wire.TransformHeaderSize:], th.Nonce[:], msg, wire.TransformAAD(out))
-	copy(out[4:20], tag[:])
-	return out[:wire.TransformHeaderSize+len(ct)], nil
+	hdr := wire.AppendTransform(make([]byte, 0, wire.TransformHeaderSize), &th)
+	ct, tag := s.enc.Seal(msg[:0], th.Nonce[:], msg, wire.TransformAAD(hdr))
+	copy(hdr[4:20], tag[:])
+	return hdr, ct
 }
 
 func (srv *Server) lookupSession(id uint64) *session {
@@ -117,7 +119,7 @@ func (c *conn) handleSessionSetup(r *request) wire.Status {
 	if c.dialect == wire.Dialect311 && !reauth {
 		s.preauth.Update(r.msg)
 	}
-	token, done, aerr := ex.Step(req.SecurityBuffer)
+	token, done, aerr := ex.Step(r.ctx, req.SecurityBuffer)
 	if aerr != nil {
 		c.log.Info("authentication failed", "err", aerr)
 		status := wire.StatusLogonFailure
@@ -239,7 +241,7 @@ func (c *conn) establish(r *request, s *session, req *wire.SessionSetupRequest, 
 	}
 	s.authDone = true
 	if err := c.srv.cfg.Store.PutSession(r.ctx, state.Session{
-		ID: s.id, ClientGUID: c.clientGUID, Node: c.srv.cfg.Node, Dialect: c.dialect, User: s.user,
+		ID: s.id, ClientGUID: c.clientGUID, Node: c.srv.self.Node, Dialect: c.dialect, User: s.user,
 	}); err != nil {
 		c.log.Warn("store session", "err", err)
 		return wire.StatusInsufficientResources

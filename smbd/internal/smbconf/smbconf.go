@@ -35,6 +35,8 @@ type Config struct {
 	Workgroup          string
 	ServerGUID         [16]byte
 	HaveGUID           bool
+	PIDDirectory       string // where smbd.pid goes ("pid directory")
+	LogFile            string // "log file"; empty: standard error
 	Shares             []server.ShareConfig
 }
 
@@ -97,12 +99,13 @@ func Load(path string) (*Config, error) {
 
 func defaults() *Config {
 	return &Config{
-		Ports:       []int{445},
-		MinProtocol: wire.Dialect202,
-		MaxProtocol: wire.Dialect311,
-		Encrypt:     server.EncryptOff,
-		NetbiosName: "GCTDB",
-		Workgroup:   "WORKGROUP",
+		Ports:        []int{445},
+		MinProtocol:  wire.Dialect202,
+		MaxProtocol:  wire.Dialect311,
+		Encrypt:      server.EncryptOff,
+		NetbiosName:  "GCTDB",
+		Workgroup:    "WORKGROUP",
+		PIDDirectory: "/run/gctdb",
 	}
 }
 
@@ -285,6 +288,10 @@ func (c *Config) setGlobal(key, val string) error {
 	case "server guid", "gctdb:server guid":
 		c.ServerGUID, err = parseGUID(val)
 		c.HaveGUID = err == nil
+	case "pid directory":
+		c.PIDDirectory = val
+	case "log file":
+		c.LogFile = val
 	default:
 		return fmt.Errorf("unsupported option %q in [global]", key)
 	}

@@ -24,6 +24,8 @@ func TestParse(t *testing.T) {
 	server smb encrypt = desired
 	log level = 3 auth:5
 	server guid = 01020304-0506-0708-090a-0b0c0d0e0f10
+	pid directory = /tmp/run
+	log file = /tmp/log.smbd
 [Share]
 	path = /srv/share
 	read only = no
@@ -38,6 +40,8 @@ func TestParse(t *testing.T) {
 	assert.True(t, c.SigningRequired)
 	assert.Equal(t, server.EncryptDesired, c.Encrypt)
 	assert.Equal(t, 3, c.LogLevel)
+	assert.Equal(t, "/tmp/run", c.PIDDirectory)
+	assert.Equal(t, "/tmp/log.smbd", c.LogFile)
 	assert.Equal(t, [16]byte{4, 3, 2, 1, 6, 5, 8, 7, 9, 10, 11, 12, 13, 14, 15, 16}, c.ServerGUID)
 	require.Len(t, c.Shares, 1)
 	s := c.Shares[0]

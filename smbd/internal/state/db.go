@@ -5,8 +5,11 @@
 // change is "fetch-lock the record, modify, store": one round trip in the
 // gctdb store. Records are encoded explicitly (little-endian, versioned).
 //
-// The DB interface is what a clustered store must provide; MemoryDB
-// implements it in one process for tests and development.
+// The DB interface is what a clustered store must provide, and Bus
+// carries messages between the smbd processes of the cluster (oplock
+// breaks for opens another process serves). smbd runs on the gctdb
+// implementation (package clusterstate); MemoryDB and MemoryBus implement
+// them inside one process for unit tests.
 package state
 
 import (
@@ -44,14 +47,59 @@ type Record interface {
 	Watch() (changed <-chan struct{}, cancel func())
 }
 
-// Store is the set of databases smbd keeps its state in.
+// Process names one smbd process of the cluster: its node and an id
+// chosen at its start, so that a restarted smbd's leftovers are told
+// apart from its new opens.
+type Process struct {
+	Node     uint32
+	Instance uint64
+}
+
+// Bus carries messages between smbd processes. Delivery is best effort
+// and in order between two processes; a message to a process that is gone
+// is dropped.
+type Bus interface {
+	// Self is this process.
+	Self() Process
+	// Send delivers msg to process to.
+	Send(to Process, msg []byte) error
+	// Handle sets the function that receives this process's messages,
+	// one at a time. It is set once, before the process serves clients.
+	Handle(fn func(msg []byte))
+	// Alive reports whether process p still runs. It answers false only
+	// when p is known to be gone (its node is down, or the node has no
+	// such process), so entries of p may be dropped.
+	Alive(ctx context.Context, p Process) bool
+}
+
+// Store is the set of databases smbd keeps its state in, and the bus to
+// the other smbd processes.
 type Store struct {
 	ShareModes DB // key: FileKey; value: ShareModes
 	Locks      DB // key: FileKey; value: Locks
 	Sessions   DB // key: session id; value: Session
+	Bus        Bus
 }
 
-// NewMemoryStore returns a Store backed by three MemoryDBs.
-func NewMemoryStore() *Store {
-	return &Store{ShareModes: NewMemoryDB(), Locks: NewMemoryDB(), Sessions: NewMemoryDB()}
+// MemoryCluster is a set of Stores in one process that share their
+// databases, as the smbd processes of a cluster do: unit tests run
+// several servers ("nodes") on it.
+type MemoryCluster struct {
+	shareModes, locks, sessions *MemoryDB
+	hub                         *memoryHub
 }
+
+// NewMemoryCluster returns a cluster without processes.
+func NewMemoryCluster() *MemoryCluster {
+	return &MemoryCluster{shareModes: NewMemoryDB(), locks: NewMemoryDB(), sessions: NewMemoryDB(),
+		hub: &memoryHub{procs: map[Process]*MemoryBus{}}}
+}
+
+// Join returns the Store of a new process on node.
+func (m *MemoryCluster) Join(node uint32) *Store {
+	return &Store{ShareModes: m.shareModes, Locks: m.locks, Sessions: m.sessions, Bus: m.hub.join(node)}
+}
+
+// NewMemoryStore returns the Store of the only process of a new
+// MemoryCluster, on node 0.
+func NewMemoryStore() *Store { return NewMemoryCluster().Join(0) }

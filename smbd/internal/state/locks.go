@@ -213,3 +213,21 @@ func (s *Store) ReadLocks(ctx context.Context, key FileKey) (*Locks, error) {
 	defer rec.Unlock()
 	return decodeLocks(rec.Data())
 }
+
+// Owners lists the processes other than self that hold locks on the file.
+func (l *Locks) Owners(self Process) []Process {
+	return owners(l.Locks, func(x *Lock) OpenRef { return x.Open }, self)
+}
+
+// DropProcesses removes the locks of the processes in gone and
+// decrements the level II count by levelII (their oplocks).
+func (l *Locks) DropProcesses(gone map[Process]bool, levelII int) {
+	out := l.Locks[:0]
+	for _, x := range l.Locks {
+		if !gone[x.Open.Process()] {
+			out = append(out, x)
+		}
+	}
+	l.Locks = out
+	l.LevelII -= uint32(min(levelII, int(l.LevelII)))
+}

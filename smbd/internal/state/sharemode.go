@@ -1,5 +1,7 @@
 package state
 
+import "slices"
+
 // Access bits that take part in share-mode checks ([MS-FSA] §2.1.5.1.2).
 const (
 	accessReadData   = 0x00000001
@@ -69,4 +71,45 @@ func (s *ShareModes) Find(open OpenRef) *ShareEntry {
 		}
 	}
 	return nil
+}
+
+// oplockLevelII is SMB2_OPLOCK_LEVEL_II ([MS-SMB2] §2.2.13).
+const oplockLevelII = 0x01
+
+// Process is the smbd process serving the open.
+func (o OpenRef) Process() Process { return Process{Node: o.Node, Instance: o.Server} }
+
+// owners lists, once each, the processes other than self of refs.
+func owners[T any](items []T, ref func(*T) OpenRef, self Process) []Process {
+	var out []Process
+	for i := range items {
+		p := ref(&items[i]).Process()
+		if p != self && !slices.Contains(out, p) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// Owners lists the processes other than self that have opens of the file.
+func (s *ShareModes) Owners(self Process) []Process {
+	return owners(s.Entries, func(e *ShareEntry) OpenRef { return e.Open }, self)
+}
+
+// DropProcesses removes the opens of the processes in gone (processes
+// that ended without closing them) and returns how many of those held a
+// level II oplock.
+func (s *ShareModes) DropProcesses(gone map[Process]bool) (levelII int) {
+	out := s.Entries[:0]
+	for _, e := range s.Entries {
+		if gone[e.Open.Process()] {
+			if e.OplockLevel == oplockLevelII {
+				levelII++
+			}
+			continue
+		}
+		out = append(out, e)
+	}
+	s.Entries = out
+	return levelII
 }

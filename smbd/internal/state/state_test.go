@@ -4,74 +4,10 @@ import (
 	"context"
 	"errors"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
-
-func TestMemoryDBFetchLockIsExclusive(t *testing.T) {
-	db := NewMemoryDB()
-	ctx := context.Background()
-	rec, err := db.FetchLock(ctx, []byte("k"))
-	require.NoError(t, err)
-	assert.Nil(t, rec.Data())
-
-	tctx, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
-	defer cancel()
-	_, err = db.FetchLock(tctx, []byte("k"))
-	assert.ErrorIs(t, err, context.DeadlineExceeded, "second fetch-lock must wait for the first")
-
-	got := make(chan []byte)
-	go func() {
-		r2, err := db.FetchLock(ctx, []byte("k"))
-		if err != nil {
-			got <- nil
-			return
-		}
-		got <- r2.Data()
-		r2.Unlock()
-	}()
-	require.NoError(t, rec.Store(ctx, []byte("v1")))
-	assert.Equal(t, []byte("v1"), <-got)
-	assert.Equal(t, 1, db.Len())
-
-	rec, err = db.FetchLock(ctx, []byte("k"))
-	require.NoError(t, err)
-	require.NoError(t, rec.Delete(ctx))
-	assert.Equal(t, 0, db.Len())
-}
-
-func TestWatchFiresOnLaterChangeOnly(t *testing.T) {
-	db := NewMemoryDB()
-	ctx := context.Background()
-	rec, err := db.FetchLock(ctx, []byte("k"))
-	require.NoError(t, err)
-	ch, cancel := rec.Watch()
-	defer cancel()
-	require.NoError(t, rec.Store(ctx, []byte("mine")))
-	select {
-	case <-ch:
-		t.Fatal("the watcher's own store fired the watch")
-	default:
-	}
-	rec, err = db.FetchLock(ctx, []byte("k"))
-	require.NoError(t, err)
-	rec.Unlock()
-	select {
-	case <-ch:
-		t.Fatal("an unlock without change fired the watch")
-	default:
-	}
-	rec, err = db.FetchLock(ctx, []byte("k"))
-	require.NoError(t, err)
-	require.NoError(t, rec.Store(ctx, []byte("other")))
-	select {
-	case <-ch:
-	case <-time.After(5 * time.Second):
-		t.Fatal("watch did not fire")
-	}
-}
 
 func TestShareConflict(t *testing.T) {
 	const (
@@ -177,39 +113,6 @@ func TestStoreModifyDeletesEmptyRecords(t *testing.T) {
 		return nil
 	}))
 	assert.Equal(t, 0, s.ShareModes.(*MemoryDB).Len())
-}
-
-func TestBlockingLockWaitsForUnlock(t *testing.T) {
-	s := NewMemoryStore()
-	ctx := context.Background()
-	key := FileKey{Ino: 1}
-	a, b := OpenRef{OpenID: 1}, OpenRef{OpenID: 2}
-	take := func(o OpenRef) func(*Locks) error {
-		return func(l *Locks) error {
-			x := Lock{Open: o, Offset: 0, Length: 10, Exclusive: true}
-			if !l.CanLock(&x) {
-				return ErrLockConflict
-			}
-			l.Locks = append(l.Locks, x)
-			return nil
-		}
-	}
-	_, _, err := s.ModifyLocksOrWatch(ctx, key, take(a))
-	require.NoError(t, err)
-	changed, cancel, err := s.ModifyLocksOrWatch(ctx, key, take(b))
-	require.ErrorIs(t, err, ErrLockConflict)
-	defer cancel()
-	require.NoError(t, s.ModifyLocks(ctx, key, func(l *Locks) error {
-		l.RemoveOpen(a)
-		return nil
-	}))
-	select {
-	case <-changed:
-	case <-time.After(5 * time.Second):
-		t.Fatal("unlock did not wake the waiter")
-	}
-	_, _, err = s.ModifyLocksOrWatch(ctx, key, take(b))
-	assert.NoError(t, err)
 }
 
 func FuzzDecodeRecords(f *testing.F) {

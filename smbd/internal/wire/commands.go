@@ -355,16 +355,11 @@ type WriteRequest struct {
 
 // ParseWrite decodes a WRITE request element.
 func ParseWrite(msg []byte) (*WriteRequest, error) {
-	body, err := CheckBody(msg, CmdWrite)
+	r, err := ParseWriteHead(msg)
 	if err != nil {
 		return nil, err
 	}
-	r := &WriteRequest{
-		Offset:  le.Uint64(body[8:]),
-		FileID:  getFileID(body[16:]),
-		Channel: le.Uint32(body[32:]),
-		Flags:   le.Uint32(body[44:]),
-	}
+	body := msg[HeaderSize:]
 	r.Data, err = Span(msg, uint32(le.Uint16(body[2:])), le.Uint32(body[4:]))
 	return r, err
 }

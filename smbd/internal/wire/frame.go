@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+
+	"gctdb/smbd/internal/iobuf"
 )
 
 // MaxFrame is the largest direct-TCP frame the 24-bit length can carry.
@@ -12,7 +14,9 @@ const MaxFrame = 0xFFFFFF
 // ReadFrame reads one direct-TCP frame ([MS-SMB2] §2.1): a zero byte, a
 // 24-bit big-endian length and the message. Frames longer than limit are
 // refused without reading them. The returned slice has 16 spare bytes of
-// capacity so decryption can append the tag without copying.
+// capacity so decryption can append the tag without copying. Large frames
+// come from iobuf: a caller that is done with one may recycle it with
+// iobuf.Put.
 func ReadFrame(r io.Reader, limit int) ([]byte, error) {
 	var pfx [4]byte
 	if _, err := io.ReadFull(r, pfx[:]); err != nil {
@@ -25,7 +29,7 @@ func ReadFrame(r io.Reader, limit int) ([]byte, error) {
 	if n > limit {
 		return nil, fmt.Errorf("%w: %d > %d", ErrFrameTooLarge, n, limit)
 	}
-	buf := make([]byte, n, n+16)
+	buf := iobuf.Get(n + 16)[:n]
 	if _, err := io.ReadFull(r, buf); err != nil {
 		return nil, err
 	}
