@@ -180,13 +180,38 @@ func ExampleDB_Traverse() {
 	c0, c1 := connect(0), connect(1)
 	defer c0.Close()
 	defer c1.Close()
-	db0, _ := c0.Attach(ctx, "example_sessions.tdb", client.Volatile)
-	db1, _ := c1.Attach(ctx, "example_sessions.tdb", client.Volatile)
-	db0.Store(ctx, []byte("session-a"), []byte("alice"))
-	db1.Store(ctx, []byte("session-b"), []byte("bob"))
+	db0, err := c0.Attach(ctx, "example_sessions.tdb", client.Volatile)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	db1, err := c1.Attach(ctx, "example_sessions.tdb", client.Volatile)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	if err := db0.Store(ctx, []byte("session-a"), []byte("alice")); err != nil {
+		fmt.Println(err)
+		return
+	}
+	if err := db1.Store(ctx, []byte("session-b"), []byte("bob")); err != nil {
+		fmt.Println(err)
+		return
+	}
+	// Store does not wait for the daemon; the next lock of the record is
+	// granted once the store is applied.
+	rec, err := db1.FetchLock(ctx, []byte("session-b"))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	if err := rec.Unlock(); err != nil {
+		fmt.Println(err)
+		return
+	}
 
 	var lines []string
-	err := db0.Traverse(ctx, client.TraverseOptions{}, func(r proto.Record) error {
+	err = db0.Traverse(ctx, client.TraverseOptions{}, func(r proto.Record) error {
 		lines = append(lines, fmt.Sprintf("%s=%s on node %d", r.Key, r.Data, r.Header.DMaster))
 		return nil
 	})
