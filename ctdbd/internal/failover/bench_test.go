@@ -12,6 +12,7 @@ import (
 
 	"gctdb/ctdbd/client"
 	"gctdb/ctdbd/client/clienttest"
+	"gctdb/ctdbd/internal/cluster"
 	"gctdb/ctdbd/internal/eventd"
 	"gctdb/ctdbd/internal/failover"
 	"gctdb/ctdbd/internal/node"
@@ -51,6 +52,7 @@ func benchTakeover(b *testing.B, nodes, addrs int) {
 		Services: func(pnn uint32) []service.Service {
 			return []service.Service{
 				eventd.New(eventd.Options{Dir: filepath.Join(dirs[pnn], "legacy")}),
+				cluster.New(cluster.Options{}),
 				failover.New(failover.Options{PublicAddressesFile: filepath.Join(dirs[pnn], "public_addresses"), Network: &fakeNet{present: map[netip.Addr]string{}}}),
 			}
 		},

@@ -127,7 +127,7 @@ func (s *Service) Init(ctx context.Context, env *service.Env) error {
 			return fmt.Errorf("failover: %w", err)
 		}
 	}
-	s.lead = newLowestConnected(s.pnn)
+	s.lead = newClusterLeader(s.pnn, s.port)
 	s.drv = newDriver(portCluster{s}, s.lead, s.driverConfig, s.log)
 	for _, srvid := range append([]uint64{proto.SrvIDNodeMap, proto.SrvIDRunstate, proto.SrvIDTunables}, s.lead.srvids()...) {
 		if err := s.port.RegisterSrvID(ctx, srvid); err != nil {

@@ -3,10 +3,12 @@ package failover
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 
 	"gctdb/transportd/proto"
+	"gctdb/transportd/rpc"
 )
 
 // errNotLeader stops a takeover run on a node that no longer leads.
@@ -35,91 +37,104 @@ type leadership interface {
 	leaderless() time.Duration
 }
 
-// lowestConnected is the stand-in leadership used until the cluster
-// service publishes the leader: the connected, active node with the
-// lowest PNN leads, as CTDB does without a cluster lock.
-type lowestConnected struct {
+// clusterLeader follows the local cluster service: its leader
+// publications say who leads, and every leader-only step asks it whether
+// this node still leads, with the term the step belongs to, so that a
+// leader that stalled and lost the cluster lock stops at its next step.
+type clusterLeader struct {
 	self uint32
-	// settled is when a node that has not seen every node connected
-	// yet may lead anyway: at start, peers need a moment to connect, and
-	// leading before would make every node lead.
-	settled time.Time
+	port rpc.Port
 
 	mu      sync.Mutex
-	cur     uint32
-	ok      bool
-	last    *proto.NodeMap
-	seenAll bool
+	view    proto.Leader
+	missing time.Time // when the leader became unknown; zero while one is known
 }
 
-// settleTime is how long a starting node waits for its peers before it
-// may lead a partial cluster.
-const settleTime = 2 * time.Second
+// verifyTimeout bounds one check with the local cluster service.
+const verifyTimeout = 2 * time.Second
 
-func newLowestConnected(self uint32) *lowestConnected {
-	return &lowestConnected{self: self, settled: time.Now().Add(settleTime)}
+func newClusterLeader(self uint32, port rpc.Port) *clusterLeader {
+	return &clusterLeader{self: self, port: port, view: proto.Leader{PNN: proto.PNNUnknown}, missing: time.Now()}
 }
 
-func (l *lowestConnected) srvids() []uint64 { return nil }
+func (l *clusterLeader) srvids() []uint64 { return []uint64{proto.SrvIDLeader} }
 
-func (l *lowestConnected) start(context.Context) {}
+// start asks for the current view: the cluster service may have
+// published it before this service listened.
+func (l *clusterLeader) start(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, verifyTimeout)
+	defer cancel()
+	var v proto.Leader
+	if err := rpc.CallTyped(ctx, l.port, proto.Endpoint{PNN: proto.PNNLocal, Service: proto.ServiceCluster}, proto.OpGetLeader, nil, &v); err == nil {
+		l.update(v)
+	}
+}
 
-func (l *lowestConnected) handle(m *proto.Message) bool {
-	if m.Dst.ID != proto.SrvIDNodeMap {
+func (l *clusterLeader) handle(m *proto.Message) bool {
+	if m.Dst.ID != proto.SrvIDLeader || m.Opcode != proto.OpLeader {
 		return false
 	}
-	var nm proto.NodeMap
-	if proto.DecodePayload(m, &nm) != nil {
+	var v proto.Leader
+	if proto.DecodePayload(m, &v) != nil {
 		return false
 	}
+	return l.update(v)
+}
+
+// update takes a newer view; a publication older than the term known
+// (reordered behind a newer one) is ignored.
+func (l *clusterLeader) update(v proto.Leader) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.last = &nm
-	return l.evaluate()
-}
-
-func (l *lowestConnected) refresh() bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.evaluate()
-}
-
-// evaluate recomputes the leader from the last node map; l.mu is held.
-func (l *lowestConnected) evaluate() bool {
-	if l.last == nil {
+	if v.Known() && v.Term < l.view.Term {
 		return false
 	}
-	cur, ok := uint32(0), false
-	all := true
-	for _, n := range l.last.Nodes {
-		if n.Flags&proto.NodeFlagDeleted == 0 && n.Flags&proto.NodeFlagDisconnected != 0 {
-			all = false
-		}
-		if !ok && n.Flags&proto.NodeFlagsInactive == 0 {
-			cur, ok = n.PNN, true
-		}
+	changed := v.PNN != l.view.PNN || v.Term != l.view.Term
+	switch {
+	case v.Known():
+		l.missing = time.Time{}
+	case l.missing.IsZero():
+		l.missing = time.Now()
 	}
-	l.seenAll = l.seenAll || all
-	if !l.seenAll && time.Now().Before(l.settled) {
-		ok = false
-	}
-	changed := cur != l.cur || ok != l.ok
-	l.cur, l.ok = cur, ok
+	l.view = v
 	return changed
 }
 
-func (l *lowestConnected) leader() (uint32, bool) {
+func (l *clusterLeader) refresh() bool { return false }
+
+func (l *clusterLeader) leader() (uint32, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.cur, l.ok
+	return l.view.PNN, l.view.Known()
 }
 
-// leaderless is always 0: every node of a partition leads it.
-func (l *lowestConnected) leaderless() time.Duration { return 0 }
-
-func (l *lowestConnected) verify(context.Context) (uint64, error) {
-	if p, ok := l.leader(); ok && p == l.self {
-		return 0, nil
+func (l *clusterLeader) leaderless() time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.missing.IsZero() {
+		return 0
 	}
-	return 0, errNotLeader
+	return time.Since(l.missing)
+}
+
+// verify asks the cluster service whether this node leads in the term it
+// last published, holding the lock right now.
+func (l *clusterLeader) verify(ctx context.Context) (uint64, error) {
+	l.mu.Lock()
+	v := l.view
+	l.mu.Unlock()
+	if !v.Known() || v.PNN != l.self {
+		return 0, errNotLeader
+	}
+	ctx, cancel := context.WithTimeout(ctx, verifyTimeout)
+	defer cancel()
+	var verdict proto.LeaderVerdict
+	err := rpc.CallTyped(ctx, l.port, proto.Endpoint{PNN: proto.PNNLocal, Service: proto.ServiceCluster}, proto.OpVerifyLeader, &proto.LeaderCheck{Term: v.Term}, &verdict)
+	if proto.StatusOf(err) == proto.StatusNotLeader {
+		return 0, errNotLeader
+	}
+	if err != nil {
+		return 0, fmt.Errorf("verify leadership: %w", err)
+	}
+	return verdict.Term, nil
 }

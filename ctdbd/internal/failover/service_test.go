@@ -18,6 +18,7 @@ import (
 
 	"gctdb/ctdbd/client"
 	"gctdb/ctdbd/client/clienttest"
+	"gctdb/ctdbd/internal/cluster"
 	"gctdb/ctdbd/internal/config"
 	"gctdb/ctdbd/internal/eventd"
 	"gctdb/ctdbd/internal/failover"
@@ -109,6 +110,7 @@ func startCluster(t *testing.T, prefix string, n int, tun *config.Tunables) *tes
 			dir := tc.dirs[pnn]
 			return []service.Service{
 				eventd.New(eventd.Options{Dir: filepath.Join(dir, "legacy")}),
+				cluster.New(cluster.Options{}),
 				failover.New(failover.Options{PublicAddressesFile: filepath.Join(dir, "public_addresses"), Network: tc.nets[pnn], VerifyInterval: 100 * time.Millisecond}),
 			}
 		},
