@@ -13,7 +13,7 @@ CMDS    := ctdbd=./ctdbd ctdb=./ctdb onnode=./ctdb/onnode transportd=./transport
 	update_record_persistent=./tests/src/update_record_persistent \
 	dummy_client=./tests/src/dummy_client ctdb-db-test=./tests/src/ctdb-db-test
 
-.PHONY: build test unit integration fuzz run stop clean
+.PHONY: build test unit integration cluster fuzz run stop clean
 
 build:
 	@mkdir -p $(BIN)
@@ -33,7 +33,14 @@ test: build
 	$(GO) test -race -count=1 -timeout 20m ./...
 	$(INTEGRATION)
 	GCTDB_TEST_TRANSPORT=transportd $(INTEGRATION)
+	$(CLUSTER_TESTS)
 	./tests/fuzz.sh 2s
+
+# Clusters in network namespaces with real public addresses (root only;
+# the tests skip otherwise): make cluster
+CLUSTER_TESTS = GCTDB_BINDIR=$(CURDIR)/$(BIN) $(GO) test -tags integration -count=1 -timeout 20m ./tests/cluster/...
+cluster: build
+	$(CLUSTER_TESTS)
 
 # Integration tests only: make integration [TRANSPORT=transportd]
 integration: build

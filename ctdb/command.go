@@ -70,6 +70,8 @@ func (x *cli) commands() []*command {
 		tunableCommands(),
 		debugCommands(),
 		statisticsCommands(),
+		ipCommands(),
+		eventCommands(),
 		dbCommands(),
 		persistentCommands(),
 		backupCommands(),

@@ -44,7 +44,7 @@ type statusSection struct {
 
 // defaultStatusHooks are the status parts of the services gctdb has.
 func defaultStatusHooks() statusHooks {
-	return statusHooks{sections: append(dbStatusSections(), leaderSection(), bansSection())}
+	return statusHooks{sections: append(dbStatusSections(), leaderSection(), bansSection()), partiallyOnline: ifacesPartiallyOnline}
 }
 
 func statusCommands() []*command {

@@ -83,6 +83,29 @@ setup_public_addresses ()
 	done
 }
 
+# Event scripts enabled on local daemons: those that work on any host.
+# 10.interface (real address changes) and 50.smbd stay installed but
+# disabled, so addresses are bookkeeping only, as with CTDB's harness;
+# `ctdb event script enable legacy 10.interface` turns them on.
+local_daemons_enabled_scripts="00.ctdb 01.reclock 05.system"
+
+install_event_scripts ()
+{
+	_dir="$1"
+	mkdir -p "$_dir"
+	for _s in "${repo_dir}/eventscripts/legacy/"*.script ; do
+		[ -f "$_s" ] || continue
+		_name=$(basename "$_s" .script)
+		cp "$_s" "${_dir}/"
+		chmod 644 "${_dir}/${_name}.script"
+		for _e in $local_daemons_enabled_scripts ; do
+			if [ "$_e" = "$_name" ] ; then
+				chmod 755 "${_dir}/${_name}.script"
+			fi
+		done
+	done
+}
+
 local_daemons_setup_usage ()
 {
 	cat >&2 <<EOT
@@ -189,9 +212,10 @@ local_daemons_setup ()
 		else
 			cp "$public_addresses_all" "${base}/public_addresses"
 		fi
-		for _f in "${repo_dir}/eventscripts/"*.sh ; do
+		for _f in "${repo_dir}/eventscripts/"*.sh "${repo_dir}/eventscripts/functions" ; do
 			[ -f "$_f" ] && cp "$_f" "$base/"
 		done
+		install_event_scripts "${base}/events/legacy"
 
 		node_ip=$(sed -n -e "$((_n + 1))p" "$nodes_all")
 		db_dir="${base}/db"

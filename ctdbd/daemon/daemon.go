@@ -30,10 +30,13 @@ import (
 	"gctdb/ctdbd/internal/cluster"
 	"gctdb/ctdbd/internal/config"
 	"gctdb/ctdbd/internal/database"
+	"gctdb/ctdbd/internal/eventd"
+	"gctdb/ctdbd/internal/failover"
 	"gctdb/ctdbd/internal/logging"
 	"gctdb/ctdbd/internal/membership"
 	"gctdb/ctdbd/internal/node"
 	"gctdb/ctdbd/internal/service"
+	"gctdb/eventscripts"
 	"gctdb/transportd/proto"
 	"gctdb/transportd/rpc"
 	"gctdb/transportd/transport"
@@ -289,6 +292,7 @@ func runCtdbd(ctx context.Context, st *setup, logger *logging.Logger, stop conte
 			return logger.SetLevel(lv)
 		},
 		Version: client.Version,
+		Gates:   []string{node.GateSetup, node.GateStartup},
 	})
 	host := service.NewHost(attach, service.Env{
 		Logger:   log,
@@ -301,6 +305,8 @@ func runCtdbd(ctx context.Context, st *setup, logger *logging.Logger, stop conte
 		nodeSvc,
 		membership.New(membership.Config{Port: int(st.cfg.LivenessPort())}),
 		database.New(database.Options{}),
+		eventd.New(eventd.Options{Dir: st.paths.LegacyEventsDir(), Env: eventEnv(st), DebugScript: st.cfg.EventDebugScript()}),
+		failover.New(failover.Options{PublicAddressesFile: st.paths.PublicAddressesFile(), Disabled: st.cfg.FailoverDisabled()}),
 		cluster.New(cluster.Options{}),
 		banning.New(),
 	)
@@ -319,6 +325,7 @@ func runCtdbd(ctx context.Context, st *setup, logger *logging.Logger, stop conte
 	for {
 		select {
 		case <-ctx.Done():
+			evacuate(st, log)
 			stopHost()
 			return <-hostDone
 		case err := <-hostDone:
@@ -348,6 +355,50 @@ func reloadConfig(st *setup, logger *logging.Logger, host *service.Host) {
 	st.cfg = cfg
 	host.Reconfigure(cfg, nil)
 	logger.Log(context.Background(), logging.SlogNotice, "configuration reloaded", "file", cfg.File())
+}
+
+// shutdownFailoverTimeout bounds how long a stopping daemon waits for
+// other nodes to take its public addresses (CTDB's [failover] shutdown
+// failover timeout, 10 s).
+const shutdownFailoverTimeout = 10 * time.Second
+
+// evacuate moves this node's public addresses to other nodes before the
+// services stop, so that clients move before the daemon goes and not a
+// failure-detection time later. It talks to its own failover service
+// through the socket, as any client does, so it works the same with an
+// external transportd.
+func evacuate(st *setup, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), shutdownFailoverTimeout+time.Second)
+	defer cancel()
+	c, err := client.Connect(ctx, st.paths.Socket, client.Options{Name: "ctdbd-shutdown"})
+	if err != nil {
+		log.Warn("cannot move public addresses before shutdown", "err", err)
+		return
+	}
+	defer c.Close()
+	if err := c.Evacuate(ctx, shutdownFailoverTimeout); err != nil {
+		log.Warn("cannot move public addresses before shutdown", "err", err)
+	}
+}
+
+// eventEnv is the environment event scripts see besides PATH: where the
+// configuration and the daemon are, as CTDB's event daemon passes it.
+func eventEnv(st *setup) []string {
+	path := eventscripts.DefaultPath
+	if exe, err := os.Executable(); err == nil {
+		// The ctdb tool installed next to this ctdbd comes first.
+		path = filepath.Dir(exe) + ":" + path
+	}
+	env := []string{
+		"PATH=" + path,
+		"CTDB_BASE=" + st.paths.ConfigDir,
+		"CTDB_SOCKET=" + st.paths.Socket,
+		"CTDB_SCRIPT_VARDIR=" + filepath.Join(st.paths.VarDir, "scripts"),
+	}
+	if st.paths.TestMode {
+		env = append(env, "CTDB_TEST_MODE=yes")
+	}
+	return env
 }
 
 func runTransportd(ctx context.Context, st *setup, logger *logging.Logger, _ context.CancelCauseFunc, ready func(), _ <-chan struct{}) error {
@@ -400,7 +451,7 @@ func startTransport(ctx context.Context, st *setup, log *slog.Logger) (service.A
 }
 
 // serviceIDs are the services ctdbd hosts.
-var serviceIDs = []proto.ServiceID{proto.ServiceNode, proto.ServiceMembership, proto.ServiceDatabase, proto.ServiceCluster, proto.ServiceBanning}
+var serviceIDs = []proto.ServiceID{proto.ServiceNode, proto.ServiceMembership, proto.ServiceDatabase, proto.ServiceCluster, proto.ServiceBanning, proto.ServiceEvent, proto.ServiceFailover}
 
 func connectTransportd(ctx context.Context, st *setup, log *slog.Logger) (service.AttachFunc, transportHandle, error) {
 	// transportd may still be starting; wait for it a little.

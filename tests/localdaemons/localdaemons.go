@@ -259,13 +259,14 @@ func (c *Cluster) recordPIDs(n int) {
 		c.pids[n] = make(map[int]bool)
 	}
 	for _, app := range []string{"ctdbd", "transportd", "smbd"} {
-		if pid := readPID(filepath.Join(c.Base(n), "run", app+".pid")); pid > 0 {
+		if pid := ReadPID(filepath.Join(c.Base(n), "run", app+".pid")); pid > 0 {
 			c.pids[n][pid] = true
 		}
 	}
 }
 
-func readPID(path string) int {
+// ReadPID reads a pid file; 0 when there is none.
+func ReadPID(path string) int {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return 0
@@ -276,7 +277,7 @@ func readPID(path string) int {
 
 // PID returns node i's ctdbd PID (0 when not running).
 func (c *Cluster) PID(i int) int {
-	pid := readPID(filepath.Join(c.Base(i), "run", "ctdbd.pid"))
+	pid := ReadPID(filepath.Join(c.Base(i), "run", "ctdbd.pid"))
 	if pid > 0 && syscall.Kill(pid, 0) == nil {
 		return pid
 	}
@@ -308,7 +309,7 @@ func (c *Cluster) Kill(i int) {
 		c.kill(pid)
 	}
 	for _, pid := range pids {
-		waitGone(pid, 10*time.Second)
+		WaitGone(pid, 10*time.Second)
 	}
 	c.mu.Lock()
 	for _, pid := range pids {
@@ -342,13 +343,13 @@ func (c *Cluster) Stop(i int) {
 	if out, err := c.script("stop", strconv.Itoa(i)); err != nil {
 		c.t.Fatalf("stop node %d: %v\n%s", i, err, out)
 	}
-	if pid > 0 && !waitGone(pid, 20*time.Second) {
+	if pid > 0 && !WaitGone(pid, 20*time.Second) {
 		c.t.Fatalf("node %d (pid %d) did not exit after ctdb shutdown", i, pid)
 	}
 }
 
-// waitGone waits until pid no longer exists (or is a zombie).
-func waitGone(pid int, timeout time.Duration) bool {
+// WaitGone waits until pid no longer exists (or is a zombie).
+func WaitGone(pid int, timeout time.Duration) bool {
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {
 		if syscall.Kill(pid, 0) != nil || isZombie(pid) {
@@ -378,7 +379,7 @@ func (c *Cluster) cleanup() {
 	}
 	for _, set := range c.pids {
 		for pid := range set {
-			waitGone(pid, 10*time.Second)
+			WaitGone(pid, 10*time.Second)
 		}
 	}
 	if c.t.Failed() {

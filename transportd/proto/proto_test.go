@@ -27,7 +27,8 @@ type payloadCase struct {
 
 func payloadCases() []payloadCase {
 	cases := append(basePayloadCases(), databasePayloadCases()...)
-	return append(cases, clusterPayloadCases()...)
+	cases = append(cases, clusterPayloadCases()...)
+	return append(cases, failoverPayloadCases()...)
 }
 
 func basePayloadCases() []payloadCase {

@@ -86,6 +86,8 @@ var opcodeNameTables = []map[Opcode]string{
 	nodeOpcodeNames,
 	membershipOpcodeNames,
 	messageOpcodeNames,
+	failoverOpcodeNames,
+	eventOpcodeNames,
 	databaseOpcodeNames,
 	clusterOpcodeNames,
 	banningOpcodeNames,

@@ -41,6 +41,14 @@ type Options struct {
 	Port, LivenessPort int
 	// Logger receives the services' logs; nil discards them.
 	Logger *slog.Logger
+	// Services returns more services for node pnn (failover, event...),
+	// hosted after the node and membership services; called at every
+	// (re)start of the node.
+	Services func(pnn uint32) []service.Service
+	// Gates are the start-up gates those services open (node.Options).
+	Gates []string
+	// Tunables are every node's tunables at start (nil: the defaults).
+	Tunables *config.Tunables
 }
 
 // Cluster is a set of running nodes; Start stops them at the end of the
@@ -212,10 +220,14 @@ func (cl *Cluster) serve(ctx context.Context, stop context.CancelFunc, pnn uint3
 			return nil
 		},
 		Version: client.Version,
+		Gates:   cl.opts.Gates,
 	})
 	attach := func(svc proto.ServiceID) (rpc.Port, error) { return tr.Attach(svc) }
-	host := service.NewHost(attach, service.Env{Logger: log, PNN: pnn, Nodes: cl.nodes},
-		nodeSvc, membership.New(membership.Config{Port: cl.opts.LivenessPort}))
+	services := []service.Service{nodeSvc, membership.New(membership.Config{Port: cl.opts.LivenessPort})}
+	if cl.opts.Services != nil {
+		services = append(services, cl.opts.Services(pnn)...)
+	}
+	host := service.NewHost(attach, service.Env{Logger: log, PNN: pnn, Nodes: cl.nodes, Tunables: cl.opts.Tunables}, services...)
 	hostCtx, stopHost := context.WithCancel(context.Background())
 	hostDone := make(chan error, 1)
 	go func() { hostDone <- host.Run(hostCtx) }()

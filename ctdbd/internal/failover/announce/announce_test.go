@@ -12,9 +12,9 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/net/bpf"
 
-	"gctdb/ctdbd/internal/failover/internal/netnstest"
 	"gctdb/ctdbd/internal/failover/netpacket"
 	"gctdb/ctdbd/internal/failover/packetsock"
+	"gctdb/tests/cluster/netns"
 )
 
 func TestFrames(t *testing.T) {
@@ -43,7 +43,7 @@ func TestFrames(t *testing.T) {
 }
 
 // capture opens a capture socket in ns on ifname for one EtherType.
-func capture(t *testing.T, ns *netnstest.NS, ifname string, etype uint32) *packetsock.Capture {
+func capture(t *testing.T, ns *netns.NS, ifname string, etype uint32) *packetsock.Capture {
 	t.Helper()
 	var c *packetsock.Capture
 	require.NoError(t, ns.Do(func() (err error) {
@@ -60,8 +60,8 @@ func capture(t *testing.T, ns *netnstest.NS, ifname string, etype uint32) *packe
 }
 
 func TestGratuitousARPIsSeenByNeighbour(t *testing.T) {
-	a, b := netnstest.New(t), netnstest.New(t)
-	netnstest.Veth(t, a, "198.18.0.1/24", b, "198.18.0.2/24", "veth0")
+	a, b := netns.New(t), netns.New(t)
+	netns.Veth(t, a, "198.18.0.1/24", b, "198.18.0.2/24", "veth0")
 	hwA := a.HardwareAddr(t, "veth0")
 	public := netip.MustParseAddr("198.18.0.10")
 	a.IP(t, "addr", "add", "198.18.0.10/24", "dev", "veth0")
@@ -98,8 +98,8 @@ func TestGratuitousARPIsSeenByNeighbour(t *testing.T) {
 }
 
 func TestNeighbourAdvertisementIsSeenByNeighbour(t *testing.T) {
-	a, b := netnstest.New(t), netnstest.New(t)
-	netnstest.Veth(t, a, "198.18.0.1/24", b, "198.18.0.2/24", "veth0")
+	a, b := netns.New(t), netns.New(t)
+	netns.Veth(t, a, "198.18.0.1/24", b, "198.18.0.2/24", "veth0")
 	hwA := a.HardwareAddr(t, "veth0")
 	// The address is only carried in the packet, never configured.
 	target := netip.MustParseAddr("fe80::c612:a")
@@ -124,7 +124,7 @@ func TestNeighbourAdvertisementIsSeenByNeighbour(t *testing.T) {
 }
 
 func TestSendErrors(t *testing.T) {
-	a := netnstest.New(t)
+	a := netns.New(t)
 	err := a.Do(func() error { return Send("nonexistent0", netip.MustParseAddr("198.18.0.10")) })
 	assert.Error(t, err)
 	// Loopback: nothing to do.

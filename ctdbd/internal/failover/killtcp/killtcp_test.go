@@ -12,8 +12,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"gctdb/ctdbd/internal/failover/internal/netnstest"
 	"gctdb/ctdbd/internal/failover/tcpconn"
+	"gctdb/tests/cluster/netns"
 )
 
 // readUntilError reports the error a blocked read on c ends with.
@@ -44,10 +44,10 @@ func requireReset(t *testing.T, errc <-chan error, within time.Duration) {
 // The client in one namespace loses its connection to the public address
 // in the other within a second of Kill being called there.
 func TestKillResetsClientConnectionIPv4(t *testing.T) {
-	server, client := netnstest.New(t), netnstest.New(t)
-	netnstest.Veth(t, server, "198.18.0.1/24", client, "198.18.0.2/24", "veth0")
+	server, client := netns.New(t), netns.New(t)
+	netns.Veth(t, server, "198.18.0.1/24", client, "198.18.0.2/24", "veth0")
 	server.IP(t, "addr", "add", "198.18.0.10/24", "dev", "veth0")
-	srv, cli := netnstest.TCPPair(t, server, "198.18.0.10:0", client)
+	srv, cli := netns.TCPPair(t, server, "198.18.0.10:0", client)
 	conn, err := tcpconn.FromConn(srv)
 	require.NoError(t, err)
 
@@ -70,8 +70,8 @@ func TestKillResetsClientConnectionIPv4(t *testing.T) {
 }
 
 func TestKillResetsClientConnectionIPv6Loopback(t *testing.T) {
-	ns := netnstest.New(t)
-	srv, cli := netnstest.TCPPair(t, ns, "[::1]:0", ns)
+	ns := netns.New(t)
+	srv, cli := netns.TCPPair(t, ns, "[::1]:0", ns)
 	conn, err := tcpconn.FromConn(srv)
 	require.NoError(t, err)
 	errc := readUntilError(cli)
@@ -89,11 +89,11 @@ func TestKillResetsClientConnectionIPv6Loopback(t *testing.T) {
 // Many connections, listed by tcpconn as the release path would, all die;
 // duplicates in the input are harmless.
 func TestKillManyConnections(t *testing.T) {
-	server, client := netnstest.New(t), netnstest.New(t)
-	netnstest.Veth(t, server, "198.18.0.1/24", client, "198.18.0.2/24", "veth0")
+	server, client := netns.New(t), netns.New(t)
+	netns.Veth(t, server, "198.18.0.1/24", client, "198.18.0.2/24", "veth0")
 	var errcs []<-chan error
 	for range 20 {
-		_, cli := netnstest.TCPPair(t, server, "198.18.0.1:0", client)
+		_, cli := netns.TCPPair(t, server, "198.18.0.1:0", client)
 		errcs = append(errcs, readUntilError(cli))
 	}
 	var conns []tcpconn.Connection
@@ -116,9 +116,9 @@ func TestKillManyConnections(t *testing.T) {
 
 // silentPeer is a namespace with a neighbour namespace and a connection
 // to a client address that does not exist, so tickles go unanswered.
-func silentPeer(t *testing.T) (*netnstest.NS, tcpconn.Connection) {
-	server, other := netnstest.New(t), netnstest.New(t)
-	netnstest.Veth(t, server, "198.18.0.1/24", other, "198.18.0.2/24", "veth0")
+func silentPeer(t *testing.T) (*netns.NS, tcpconn.Connection) {
+	server, other := netns.New(t), netns.New(t)
+	netns.Veth(t, server, "198.18.0.1/24", other, "198.18.0.2/24", "veth0")
 	return server, tcpconn.Connection{
 		Client: netip.MustParseAddrPort("198.18.0.99:40000"),
 		Server: netip.MustParseAddrPort("198.18.0.1:445"),
@@ -156,7 +156,7 @@ func TestKillStopsWithContext(t *testing.T) {
 // A client host that no longer has the connection answers the tickle
 // with a reset of its own: the connection counts as killed.
 func TestKillConnectionTheClientForgot(t *testing.T) {
-	ns := netnstest.New(t)
+	ns := netns.New(t)
 	gone := tcpconn.Connection{
 		Client: netip.MustParseAddrPort("127.0.0.2:40000"),
 		Server: netip.MustParseAddrPort("127.0.0.3:445"),
@@ -176,7 +176,7 @@ func TestKillNothing(t *testing.T) {
 }
 
 func TestKillBadInterface(t *testing.T) {
-	ns := netnstest.New(t)
+	ns := netns.New(t)
 	err := ns.Do(func() error {
 		_, err := Kill(context.Background(), []tcpconn.Connection{{
 			Client: netip.MustParseAddrPort("127.0.0.2:40000"), Server: netip.MustParseAddrPort("127.0.0.3:445"),

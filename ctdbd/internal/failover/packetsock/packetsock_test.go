@@ -11,7 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/net/bpf"
 
-	"gctdb/ctdbd/internal/failover/internal/netnstest"
+	"gctdb/tests/cluster/netns"
 )
 
 // etherTypeFilter accepts frames of one EtherType.
@@ -34,8 +34,8 @@ func frame(dst, src net.HardwareAddr, etype uint16, payload string) []byte {
 }
 
 func TestSendAndCapture(t *testing.T) {
-	a, b := netnstest.New(t), netnstest.New(t)
-	netnstest.Veth(t, a, "198.18.0.1/24", b, "198.18.0.2/24", "veth0")
+	a, b := netns.New(t), netns.New(t)
+	netns.Veth(t, a, "198.18.0.1/24", b, "198.18.0.2/24", "veth0")
 	hwA, hwB := a.HardwareAddr(t, "veth0"), b.HardwareAddr(t, "veth0")
 
 	var capB *Capture
@@ -76,7 +76,7 @@ func TestSendAndCapture(t *testing.T) {
 }
 
 func TestCaptureReadHonoursContext(t *testing.T) {
-	a := netnstest.New(t)
+	a := netns.New(t)
 	var c *Capture
 	require.NoError(t, a.Do(func() (err error) {
 		c, err = OpenCapture("lo", etherTypeFilter(0x88b5))
@@ -105,7 +105,7 @@ func TestCaptureReadHonoursContext(t *testing.T) {
 }
 
 func TestSendRejectsShortFrame(t *testing.T) {
-	a := netnstest.New(t)
+	a := netns.New(t)
 	err := a.Do(func() error { return Send(1, []byte{1, 2, 3}) })
 	assert.ErrorIs(t, err, ErrShortFrame)
 }

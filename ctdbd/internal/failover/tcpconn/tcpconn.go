@@ -140,12 +140,30 @@ func parseAddrPort(s string) (netip.AddrPort, error) {
 // IPv4 address this includes IPv4 clients of dual-stack sockets. The
 // result is sorted.
 func Established(server netip.Addr) ([]Connection, error) {
-	server = server.Unmap().WithZone("")
-	tables := []string{"tcp6"}
-	if server.Is4() {
-		tables = []string{"tcp", "tcp6"}
+	m, err := EstablishedTo([]netip.Addr{server})
+	if err != nil {
+		return nil, err
 	}
-	var out []Connection
+	return m[server.Unmap().WithZone("")], nil
+}
+
+// EstablishedTo is Established for several local addresses at once,
+// reading each socket table once; the map is keyed by the unmapped
+// addresses and holds sorted lists.
+func EstablishedTo(servers []netip.Addr) (map[netip.Addr][]Connection, error) {
+	want := make(map[netip.Addr]bool, len(servers))
+	tables := []string{"tcp6"}
+	for _, s := range servers {
+		s = s.Unmap().WithZone("")
+		want[s] = true
+		if s.Is4() {
+			tables = []string{"tcp", "tcp6"}
+		}
+	}
+	out := make(map[netip.Addr][]Connection)
+	if len(want) == 0 {
+		return out, nil
+	}
 	for _, table := range tables {
 		socks, err := readTable(table)
 		if err != nil {
@@ -153,17 +171,20 @@ func Established(server netip.Addr) ([]Connection, error) {
 		}
 		for _, s := range socks {
 			local := s.Local.Addr().Unmap()
-			if s.State != StateEstablished || local != server {
+			if s.State != StateEstablished || !want[local] {
 				continue
 			}
-			out = append(out, Connection{
+			out[local] = append(out[local], Connection{
 				Client: netip.AddrPortFrom(s.Remote.Addr().Unmap(), s.Remote.Port()),
 				Server: netip.AddrPortFrom(local, s.Local.Port()),
 			})
 		}
 	}
-	slices.SortFunc(out, Connection.Compare)
-	return slices.CompactFunc(out, func(a, b Connection) bool { return a == b }), nil
+	for a, conns := range out {
+		slices.SortFunc(conns, Connection.Compare)
+		out[a] = slices.CompactFunc(conns, func(a, b Connection) bool { return a == b })
+	}
+	return out, nil
 }
 
 // readTable reads /proc/<thread>/net/<table>. The per-thread view matters

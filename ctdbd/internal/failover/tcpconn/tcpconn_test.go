@@ -11,7 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"gctdb/ctdbd/internal/failover/internal/netnstest"
+	"gctdb/tests/cluster/netns"
 )
 
 // hostWord writes a 32-bit address word the way the kernel prints it:
@@ -97,9 +97,9 @@ func FuzzParseProcNet(f *testing.F) {
 // Established sees a real connection on a loopback address of a private
 // namespace, and only there.
 func TestEstablished(t *testing.T) {
-	ns := netnstest.New(t)
+	ns := netns.New(t)
 	server := netip.MustParseAddr("127.0.0.7")
-	srv, _ := netnstest.TCPPairVia(t, ns, "127.0.0.7:0", ns, "", "127.0.0.8")
+	srv, _ := netns.TCPPairVia(t, ns, "127.0.0.7:0", ns, "", "127.0.0.8")
 	want, err := FromConn(srv)
 	require.NoError(t, err)
 	require.Equal(t, netip.MustParseAddr("127.0.0.8"), want.Client.Addr())
@@ -117,11 +117,35 @@ func TestEstablished(t *testing.T) {
 	assert.NotContains(t, rootView, want)
 }
 
+// EstablishedTo reads the tables once for several servers and keys the
+// result by server.
+func TestEstablishedTo(t *testing.T) {
+	ns := netns.New(t)
+	s1, _ := netns.TCPPairVia(t, ns, "127.0.0.7:0", ns, "", "127.0.0.9")
+	s2, _ := netns.TCPPairVia(t, ns, "127.0.0.8:0", ns, "", "127.0.0.9")
+	w1, err := FromConn(s1)
+	require.NoError(t, err)
+	w2, err := FromConn(s2)
+	require.NoError(t, err)
+	var got map[netip.Addr][]Connection
+	require.NoError(t, ns.Do(func() (err error) {
+		got, err = EstablishedTo([]netip.Addr{netip.MustParseAddr("127.0.0.7"), netip.MustParseAddr("::ffff:127.0.0.8"), netip.MustParseAddr("127.0.0.6")})
+		return err
+	}))
+	assert.Equal(t, map[netip.Addr][]Connection{
+		netip.MustParseAddr("127.0.0.7"): {w1},
+		netip.MustParseAddr("127.0.0.8"): {w2},
+	}, got)
+	none, err := EstablishedTo(nil)
+	require.NoError(t, err)
+	assert.Empty(t, none)
+}
+
 // A dual-stack listener reports its IPv4 clients with mapped addresses;
 // they are listed, and described by FromConn, as plain IPv4.
 func TestEstablishedDualStack(t *testing.T) {
-	ns := netnstest.New(t)
-	srv, _ := netnstest.TCPPairVia(t, ns, "[::]:0", ns, "127.0.0.1", "")
+	ns := netns.New(t)
+	srv, _ := netns.TCPPairVia(t, ns, "[::]:0", ns, "127.0.0.1", "")
 	want, err := FromConn(srv)
 	require.NoError(t, err)
 	require.True(t, want.Server.Addr().Is4(), "%s", want)

@@ -10,14 +10,14 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/net/bpf"
 
-	"gctdb/ctdbd/internal/failover/internal/netnstest"
 	"gctdb/ctdbd/internal/failover/netpacket"
 	"gctdb/ctdbd/internal/failover/packetsock"
 	"gctdb/ctdbd/internal/failover/tcpconn"
+	"gctdb/tests/cluster/netns"
 )
 
 // tcpCapture captures every TCP frame in ns on ifname.
-func tcpCapture(t *testing.T, ns *netnstest.NS, ifname string) *packetsock.Capture {
+func tcpCapture(t *testing.T, ns *netns.NS, ifname string) *packetsock.Capture {
 	t.Helper()
 	var c *packetsock.Capture
 	require.NoError(t, ns.Do(func() (err error) {
@@ -48,9 +48,9 @@ func nextFrom(t *testing.T, c *packetsock.Capture, src, dst netip.AddrPort) netp
 // numbers, which proves that the forged segment (and its checksums) was
 // accepted by the client's TCP stack.
 func TestTickleMakesClientAnswer(t *testing.T) {
-	a, b := netnstest.New(t), netnstest.New(t)
-	netnstest.Veth(t, a, "198.18.0.1/24", b, "198.18.0.2/24", "veth0")
-	srv, cli := netnstest.TCPPair(t, a, "198.18.0.1:0", b)
+	a, b := netns.New(t), netns.New(t)
+	netns.Veth(t, a, "198.18.0.1/24", b, "198.18.0.2/24", "veth0")
+	srv, cli := netns.TCPPair(t, a, "198.18.0.1:0", b)
 	conn, err := tcpconn.FromConn(srv)
 	require.NoError(t, err)
 
@@ -74,8 +74,8 @@ func TestTickleMakesClientAnswer(t *testing.T) {
 }
 
 func TestTickleIPv6Loopback(t *testing.T) {
-	ns := netnstest.New(t)
-	srv, _ := netnstest.TCPPair(t, ns, "[::1]:0", ns)
+	ns := netns.New(t)
+	srv, _ := netns.TCPPair(t, ns, "[::1]:0", ns)
 	conn, err := tcpconn.FromConn(srv)
 	require.NoError(t, err)
 	c := tcpCapture(t, ns, "lo")
@@ -93,7 +93,7 @@ func TestTickleIPv6Loopback(t *testing.T) {
 }
 
 func TestSenderErrors(t *testing.T) {
-	ns := netnstest.New(t)
+	ns := netns.New(t)
 	var s *Sender
 	require.NoError(t, ns.Do(func() (err error) { s, err = Open(); return err }))
 	err := s.Tickle(tcpconn.Connection{

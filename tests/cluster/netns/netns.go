@@ -1,8 +1,8 @@
-// Package netnstest creates throw-away network namespaces for tests that
+// Package netns creates throw-away network namespaces for tests that
 // need real interfaces: each test gets its own namespaces, veth pairs and
 // addresses (198.18.0.0/15 only), removed again in t.Cleanup. Tests skip
 // when not run as root or when namespaces are unavailable.
-package netnstest
+package netns
 
 import (
 	"crypto/rand"
@@ -130,18 +130,26 @@ func (ns *NS) HardwareAddr(t testing.TB, ifname string) net.HardwareAddr {
 // and brings both up.
 func Veth(t testing.TB, a *NS, addrA string, b *NS, addrB string, ifname string) {
 	t.Helper()
-	a.IP(t, "link", "add", ifname, "type", "veth", "peer", "name", ifname, "netns", b.Name)
+	Pair(t, a, ifname, b, ifname)
 	a.IP(t, "addr", "add", addrA, "dev", ifname)
 	b.IP(t, "addr", "add", addrB, "dev", ifname)
 	a.IP(t, "link", "set", ifname, "up")
 	b.IP(t, "link", "set", ifname, "up")
 	// Frames sent before the carrier is up are dropped.
 	for _, ns := range []*NS{a, b} {
-		ns.waitUp(t, ifname)
+		ns.WaitUp(t, ifname)
 	}
 }
 
-func (ns *NS) waitUp(t testing.TB, ifname string) {
+// Pair creates a veth pair between two namespaces, named nameA in a and
+// nameB in b, both down and without addresses.
+func Pair(t testing.TB, a *NS, nameA string, b *NS, nameB string) {
+	t.Helper()
+	a.IP(t, "link", "add", nameA, "type", "veth", "peer", "name", nameB, "netns", b.Name)
+}
+
+// WaitUp waits until an interface of the namespace has its carrier.
+func (ns *NS) WaitUp(t testing.TB, ifname string) {
 	t.Helper()
 	require.Eventually(t, func() bool {
 		out, err := ns.ip("-o", "link", "show", ifname)
