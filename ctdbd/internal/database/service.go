@@ -38,7 +38,7 @@ type Service struct {
 	// ctx is the service's lifetime, set by Init; goroutines started by
 	// Dispatch run under it and Run joins them.
 	ctx  context.Context
-	work sync.WaitGroup
+	work service.Workers
 
 	dirs struct{ volatile, persistent, state string }
 
@@ -135,7 +135,7 @@ func (s *Service) Run(ctx context.Context) error {
 			s.expireGhosts(now)
 		}
 	}
-	s.work.Wait()
+	s.work.Close()
 	s.mu.Lock()
 	s.closed = true
 	dbs := make([]*db, 0, len(s.dbs))
@@ -152,11 +152,9 @@ func (s *Service) Run(ctx context.Context) error {
 
 // spawn runs fn in a goroutine that Run joins.
 func (s *Service) spawn(fn func()) {
-	s.work.Add(1)
-	go func() {
-		defer s.work.Done()
-		fn()
-	}()
+	// Refused once Run is stopping: the ports are closing and the
+	// callers get their errors from the transport.
+	s.work.Go(fn)
 }
 
 // tunable returns a tunable's current value.

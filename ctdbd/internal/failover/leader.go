@@ -48,6 +48,9 @@ type clusterLeader struct {
 	mu      sync.Mutex
 	view    proto.Leader
 	missing time.Time // when the leader became unknown; zero while one is known
+	// published is set by the first publication: from then on the
+	// answer to start's question is older than what is known.
+	published bool
 }
 
 // verifyTimeout bounds one check with the local cluster service.
@@ -66,7 +69,7 @@ func (l *clusterLeader) start(ctx context.Context) {
 	defer cancel()
 	var v proto.Leader
 	if err := rpc.CallTyped(ctx, l.port, proto.Endpoint{PNN: proto.PNNLocal, Service: proto.ServiceCluster}, proto.OpGetLeader, nil, &v); err == nil {
-		l.update(v)
+		l.update(v, false)
 	}
 }
 
@@ -78,17 +81,19 @@ func (l *clusterLeader) handle(m *proto.Message) bool {
 	if proto.DecodePayload(m, &v) != nil {
 		return false
 	}
-	return l.update(v)
+	return l.update(v, true)
 }
 
-// update takes a newer view; a publication older than the term known
-// (reordered behind a newer one) is ignored.
-func (l *clusterLeader) update(v proto.Leader) bool {
+// update takes a newer view; a view older than the term known (reordered
+// behind a newer one) is ignored, and so is start's answer once a
+// publication came: it may have been taken before it.
+func (l *clusterLeader) update(v proto.Leader, published bool) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if v.Known() && v.Term < l.view.Term {
+	if v.Known() && v.Term < l.view.Term || !published && l.published {
 		return false
 	}
+	l.published = l.published || published
 	changed := v.PNN != l.view.PNN || v.Term != l.view.Term
 	switch {
 	case v.Known():

@@ -50,6 +50,18 @@ func TestClusterLeaderFollowsPublications(t *testing.T) {
 	}
 }
 
+// The answer to start's question can be older than a publication that
+// overtook it; it must not undo it.
+func TestClusterLeaderStartAnswerAfterPublication(t *testing.T) {
+	l := newClusterLeader(0, nil)
+	assert.True(t, l.update(proto.Leader{PNN: 2, Term: 1}, false), "before any publication the answer counts")
+	assert.True(t, l.handle(leaderMsg(proto.Leader{PNN: 0, Term: 2})))
+	assert.False(t, l.update(proto.Leader{PNN: proto.PNNUnknown}, false))
+	pnn, ok := l.leader()
+	assert.True(t, ok)
+	assert.Equal(t, uint32(0), pnn)
+}
+
 func TestClusterLeaderVerifyOnlyOnTheLeader(t *testing.T) {
 	l := newClusterLeader(1, nil)
 	l.handle(leaderMsg(proto.Leader{PNN: 0, Term: 3}))

@@ -281,6 +281,7 @@ func (d *driver) loop(ctx context.Context) {
 			continue
 		}
 		if _, err := d.lead.verify(ctx); err != nil {
+			d.log.Debug("takeover run refused", "err", err)
 			for _, w := range waiters {
 				w <- errNotLeader
 			}
