@@ -512,8 +512,8 @@ func (v *tickleView) writeText(w io.Writer) {
 func (v *tickleView) table() table {
 	t := table{header: []string{"Source IP", "Port", "Destiation IP", "Port"}}
 	for _, c := range v.Connections {
-		src := netip.MustParseAddrPort(c.Client)
-		dst := netip.MustParseAddrPort(c.Server)
+		src, _ := netip.ParseAddrPort(c.Client)
+		dst, _ := netip.ParseAddrPort(c.Server)
 		t.rows = append(t.rows, []string{src.Addr().String(), strconv.Itoa(int(src.Port())), dst.Addr().String(), strconv.Itoa(int(dst.Port()))})
 	}
 	return t

@@ -27,17 +27,24 @@ report ()
 	echo "===== Start of hung script debug for PID=\"${pid}\", event=\"${event}\" ====="
 
 	pgid=$(ps -o pgid= -p "$pid" 2>/dev/null | tr -d ' ')
+	# The script runs in its own process group, not its own session:
+	# procps' "ps -g" selects sessions, so the group is found by hand.
+	members=""
+	if [ -n "$pgid" ] ; then
+		members=$(ps -e -o pid=,pgid= | awk -v g="$pgid" '$2 == g { print $1 }')
+	fi
 	echo "pstree -p -a ${pid}:"
 	if command -v pstree >/dev/null 2>&1 ; then
 		pstree -p -a "$pid"
-	elif [ -n "$pgid" ] ; then
-		ps -o pid,ppid,stat,wchan:24,etime,args -g "$pgid"
+	elif [ -n "$members" ] ; then
+		# shellcheck disable=SC2086
+		ps -o pid,ppid,stat,wchan:24,etime,args -p "$(echo $members | tr ' ' ',')"
 	fi
 
 	# Kernel stacks: of processes in uninterruptible sleep (the usual
 	# culprits), and of those whose name matches the pattern.
-	if [ -n "$pgid" ] ; then
-		for p in $(ps -o pid= -g "$pgid" 2>/dev/null) ; do
+	if [ -n "$members" ] ; then
+		for p in $members ; do
 			state=$(awk '{print $3}' "/proc/${p}/stat" 2>/dev/null)
 			comm=$(cat "/proc/${p}/comm" 2>/dev/null)
 			if [ "$state" = "D" ] || echo "$comm" | grep -Eq "$stackpat" ; then

@@ -349,10 +349,29 @@ func (r *Runner) runScript(ctx context.Context, ev Event, s Script, args []strin
 		r.handleHung(p, ev)
 		return sr, nil
 	case <-ctx.Done():
-		_, _ = p.kill()
+		r.killInBackground(p, ev)
 		sr.Duration = time.Since(sr.Start)
 		return sr, fmt.Errorf("%w: %s: %w", ErrCancelled, ev, context.Cause(ctx))
 	}
+}
+
+// killInBackground kills a cancelled script's process group and reaps it
+// without waiting: a script stuck in uninterruptible sleep (a dead
+// cluster file system) must not hold up the event that pre-empted it.
+func (r *Runner) killInBackground(p *proc, ev Event) {
+	p.signalGroup(syscall.SIGKILL)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return
+	}
+	r.reapers.Add(1)
+	go func() {
+		defer r.reapers.Done()
+		if _, err := p.kill(); err != nil {
+			r.cfg.Logger.Error("reaping cancelled event script", "event", ev, "pid", p.pid, "err", err)
+		}
+	}()
 }
 
 // handleHung runs the debug script for a timed-out script and then
@@ -363,7 +382,7 @@ func (r *Runner) handleHung(p *proc, ev Event) {
 	r.mu.Lock()
 	if r.closed {
 		r.mu.Unlock()
-		_, _ = p.kill()
+		p.signalGroup(syscall.SIGKILL)
 		return
 	}
 	debug := r.cfg.DebugScript != "" && !r.debugRunning
@@ -422,6 +441,20 @@ func (r *Runner) Close() error {
 	r.closed = true
 	r.mu.Unlock()
 	r.stop()
-	r.reapers.Wait()
-	return nil
+	done := make(chan struct{})
+	go func() {
+		r.reapers.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-time.After(closeTimeout):
+		// A process in uninterruptible sleep outlives any signal; the
+		// daemon must still stop.
+		return fmt.Errorf("event scripts still running after %v", closeTimeout)
+	}
 }
+
+// closeTimeout bounds how long Close waits for killed scripts to go.
+const closeTimeout = 5 * time.Second

@@ -258,7 +258,8 @@ func TestRunCancelledByContext(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("cancelled run did not return")
 	}
-	assert.False(t, alive(pid), "the script is killed with its run")
+	// Killed with its run, and reaped in the background.
+	assert.Eventually(t, func() bool { return !alive(pid) }, 5*time.Second, 10*time.Millisecond, "the script is killed with its run")
 	_, err := r.Status(Startup)
 	assert.ErrorIs(t, err, ErrNeverRun, "a cancelled run leaves no status")
 }

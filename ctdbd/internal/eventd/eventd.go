@@ -104,7 +104,7 @@ func (s *Service) Init(ctx context.Context, env *service.Env) error {
 	for _, srvid := range []uint64{proto.SrvIDRunstate, proto.SrvIDTunables} {
 		if err := s.port.RegisterSrvID(ctx, srvid); err != nil {
 			r.Close()
-			return err
+			return fmt.Errorf("eventd: register srvid %#x: %w", srvid, err)
 		}
 	}
 	return nil

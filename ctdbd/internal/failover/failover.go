@@ -131,7 +131,7 @@ func (s *Service) Init(ctx context.Context, env *service.Env) error {
 	s.drv = newDriver(portCluster{s}, s.lead, s.driverConfig, s.log)
 	for _, srvid := range append([]uint64{proto.SrvIDNodeMap, proto.SrvIDRunstate, proto.SrvIDTunables}, s.lead.srvids()...) {
 		if err := s.port.RegisterSrvID(ctx, srvid); err != nil {
-			return err
+			return fmt.Errorf("failover: register srvid %#x: %w", srvid, err)
 		}
 	}
 	return nil
@@ -195,9 +195,6 @@ func (s *Service) Run(ctx context.Context) error {
 			}
 			return nil
 		case <-t.C:
-			if s.lead.refresh() {
-				s.leadershipChanged(ctx)
-			}
 			s.verify(ctx)
 		}
 	}
@@ -214,7 +211,7 @@ func (s *Service) syncNodeState(ctx context.Context) {
 		running := s.runstate == proto.RunstateRunning
 		s.mu.Unlock()
 		if running {
-			s.requestRun(ctx, nil)
+			s.requestRun(ctx, []uint32{s.pnn})
 		}
 	}
 	var nm proto.NodeMap
@@ -397,12 +394,16 @@ func (s *Service) setIfaceLink(ctx context.Context, l *proto.IfaceLink) error {
 // node now.
 func (s *Service) addIP(ctx context.Context, a *proto.PublicAddress) error {
 	pfx := netip.PrefixFrom(a.Addr.Unmap(), int(a.Bits))
-	if !pfx.IsValid() {
-		return &proto.StatusError{Status: proto.StatusInvalid, Msg: fmt.Sprintf("invalid address %s/%d", a.Addr, a.Bits)}
+	pa := publicaddr.Address{Prefix: pfx, Interfaces: a.Ifaces}
+	if err := publicaddr.Check(pa); err != nil {
+		return &proto.StatusError{Status: proto.StatusInvalid, Msg: fmt.Sprintf("add %s/%d: %v", a.Addr, a.Bits, err)}
 	}
+	// ipMu: a re-added address may be in the middle of its release.
+	s.ipMu.Lock()
 	s.mu.Lock()
-	err := s.tab.add(publicaddr.Address{Prefix: pfx, Interfaces: a.Ifaces})
+	err := s.tab.add(pa)
 	s.mu.Unlock()
+	s.ipMu.Unlock()
 	if err != nil {
 		return err
 	}
@@ -506,8 +507,10 @@ func (s *Service) handleMessage(ctx context.Context, m *proto.Message) {
 		s.runstate = rs
 		s.mu.Unlock()
 		if rs == proto.RunstateRunning {
-			// Now this node can host: ask for its share.
-			s.requestRun(ctx, nil)
+			// Now this node can host: ask for its share, moving
+			// addresses from others if need be (a run may have
+			// placed them all elsewhere while this node started).
+			s.requestRun(ctx, []uint32{s.pnn})
 		}
 	case m.Dst.ID == proto.SrvIDTunables && m.Opcode == proto.OpListTunables:
 		var l proto.TunableList
@@ -909,7 +912,9 @@ func (s *Service) setRemoteTickles(l *proto.TickleList) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if p, ok := s.tab.lookup(addr); ok && p.held(s.pnn) {
+	// Only addresses this node may take over are kept (as CTDB does), so
+	// the lists cannot grow with addresses it will never host.
+	if p, ok := s.tab.lookup(addr); !ok || p.held(s.pnn) {
 		return
 	}
 	s.tick.setRemote(addr, conns)
@@ -919,6 +924,25 @@ func (s *Service) setRemoteTickles(l *proto.TickleList) {
 // long enough for a new leader to be elected after the old one died, as
 // short as the others' failure detection.
 const isolationDelay = 2 * time.Second
+
+// seesMajorityLocked reports whether more than half of the cluster's
+// nodes are connected to this one, itself included; s.mu is held.
+func (s *Service) seesMajorityLocked() bool {
+	if s.nodeMap == nil {
+		return true
+	}
+	total, connected := 0, 0
+	for _, n := range s.nodeMap.Nodes {
+		if n.Flags&proto.NodeFlagDeleted != 0 {
+			continue
+		}
+		total++
+		if n.PNN == s.pnn || n.Flags&proto.NodeFlagDisconnected == 0 {
+			connected++
+		}
+	}
+	return 2*connected > total
+}
 
 // rogueRetry is how long a node waits before trying again to remove an
 // address it does not host from its interface.
@@ -943,10 +967,12 @@ func (s *Service) verify(ctx context.Context) {
 	var retake, rogue, drop []fix
 	needRun := false
 	s.mu.Lock()
-	// A node without a leader is cut off from the cluster (or the
-	// cluster has none): the others take its addresses over, so it must
-	// let them go, or both would answer for them when the network heals.
-	inactive := s.flags&proto.NodeFlagsInactive != 0 || s.lead.leaderless() > isolationDelay
+	// A node without a leader that sees no majority of the nodes is cut
+	// off: the others take its addresses over, so it must let them go,
+	// or both would answer for them when the network heals. With a
+	// majority in sight it is only waiting out an election and keeps
+	// serving.
+	inactive := s.flags&proto.NodeFlagsInactive != 0 || s.lead.leaderless() > isolationDelay && !s.seesMajorityLocked()
 	now := time.Now()
 	for _, p := range s.tab.sorted() {
 		ifc, isPresent := presentOn(present, p)
@@ -1095,4 +1121,8 @@ func (c portCluster) take(ctx context.Context, pnn uint32, a proto.IPAssignment)
 
 func (c portCluster) ipReallocated(ctx context.Context, pnn uint32, term uint64) error {
 	return rpc.CallTyped(ctx, c.s.port, c.ep(pnn, proto.ServiceFailover), proto.OpIPReallocated, &proto.U64{V: term}, nil)
+}
+
+func (c portCluster) banCredits(ctx context.Context, b proto.BanCredits) error {
+	return rpc.CallTyped(ctx, c.s.port, proto.Endpoint{PNN: proto.PNNLocal, Service: proto.ServiceBanning}, proto.OpBanCredits, &b, nil)
 }

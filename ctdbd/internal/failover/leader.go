@@ -25,9 +25,6 @@ type leadership interface {
 	// handle consumes a message on one of srvids or the node map; it
 	// reports whether the leader may have changed.
 	handle(m *proto.Message) bool
-	// refresh re-evaluates time-dependent state; it reports whether the
-	// leader may have changed.
-	refresh() bool
 	// leader is the node that leads, if one is known.
 	leader() (pnn uint32, ok bool)
 	// verify returns nil (and the term, 0 when there are none) while
@@ -104,8 +101,6 @@ func (l *clusterLeader) update(v proto.Leader, published bool) bool {
 	l.view = v
 	return changed
 }
-
-func (l *clusterLeader) refresh() bool { return false }
 
 func (l *clusterLeader) leader() (uint32, bool) {
 	l.mu.Lock()

@@ -22,6 +22,9 @@ type clusterOps interface {
 	release(ctx context.Context, pnn uint32, a proto.IPAssignment) error
 	take(ctx context.Context, pnn uint32, a proto.IPAssignment) error
 	ipReallocated(ctx context.Context, pnn uint32, term uint64) error
+	// banCredits charges a node that made a run fail (the banning
+	// service bans it once it has collected enough).
+	banCredits(ctx context.Context, c proto.BanCredits) error
 }
 
 // plan is one takeover run: who releases and who takes which address.
@@ -245,8 +248,13 @@ func (d *driver) involve(pnns ...uint32) {
 	}
 }
 
-// retryDelay is the pause before a failed run is tried again.
-const retryDelay = 250 * time.Millisecond
+// retryDelay is the pause before a failed run is tried again; it doubles
+// with every failure in a row up to maxRetryDelay, so that a node whose
+// scripts keep failing is not made to run them four times a second.
+const (
+	retryDelay    = 250 * time.Millisecond
+	maxRetryDelay = 5 * time.Second
+)
 
 // gatherTimeout bounds the question for a node's addresses, which is
 // answered from memory: a lost answer (a link coming up on one side
@@ -256,6 +264,7 @@ const gatherTimeout = time.Second
 // loop serves requests until ctx ends.
 func (d *driver) loop(ctx context.Context) {
 	var retry <-chan time.Time
+	failures := 0 // runs failed in a row: the retry backs off
 	for {
 		select {
 		case <-ctx.Done():
@@ -321,8 +330,13 @@ func (d *driver) loop(ctx context.Context) {
 			d.mu.Unlock()
 			d.poke()
 		default:
-			d.log.Warn("takeover run failed, retrying", "err", err, "in", retryDelay)
-			retry = time.After(retryDelay)
+			delay := min(retryDelay<<min(failures, 5), maxRetryDelay)
+			failures++
+			d.log.Warn("takeover run failed, retrying", "err", err, "in", delay)
+			retry = time.After(delay)
+		}
+		if err == nil {
+			failures = 0
 		}
 	}
 }
@@ -392,7 +406,8 @@ func (d *driver) runOnce(ctx context.Context, rebalance []uint32) (err error) {
 	if _, err := d.lead.verify(ctx); err != nil {
 		return err
 	}
-	failed := d.phase(ctx, cfg, p.release, d.ops.release)
+	culprits := make(map[uint32]int)
+	failed := d.phase(ctx, cfg, p.release, d.ops.release, culprits)
 	if _, err := d.lead.verify(ctx); err != nil {
 		return err
 	}
@@ -406,16 +421,39 @@ func (d *driver) runOnce(ctx context.Context, rebalance []uint32) (err error) {
 			}
 		}
 	}
-	takeFailed := d.phase(ctx, cfg, take, d.ops.take)
+	takeFailed := d.phase(ctx, cfg, take, d.ops.take, culprits)
 	if _, err := d.lead.verify(ctx); err != nil {
 		return err
 	}
-	d.ipReallocated(ctx, cfg, p.participants, term)
+	d.ipReallocated(ctx, cfg, p.participants, term, culprits)
 	d.log.Log(ctx, slog.Level(2), "takeover run done", "moves", st.moves, "duration", time.Since(st.started), "term", term)
+	if len(culprits) > 0 {
+		d.charge(ctx, cfg, culprits, len(nm.Nodes))
+	}
 	if len(failed)+len(takeFailed) > 0 {
 		return fmt.Errorf("%d releases and %d takes failed", len(failed), len(takeFailed))
 	}
 	return nil
+}
+
+// charge gives the node with the most failed steps of a run as many ban
+// credits as the cluster has nodes, as CTDB does: a node whose scripts
+// keep failing its takes or releases is banned after two such runs, and
+// its addresses go to nodes that can host them.
+func (d *driver) charge(ctx context.Context, cfg driverConfig, culprits map[uint32]int, nodes int) {
+	worst, most := uint32(0), 0
+	for pnn, n := range culprits {
+		if n > most || n == most && pnn < worst {
+			worst, most = pnn, n
+		}
+	}
+	c, cancel := context.WithTimeout(ctx, cfg.timeout)
+	defer cancel()
+	reason := fmt.Sprintf("%d failed steps of a takeover run", most)
+	d.log.Warn("charging ban credits for a failed takeover run", "node", worst, "credits", nodes, "failures", most)
+	if err := d.ops.banCredits(c, proto.BanCredits{PNN: worst, Credits: uint32(nodes), Reason: reason}); err != nil {
+		d.log.Warn("cannot charge ban credits", "node", worst, "err", err)
+	}
 }
 
 // gather asks every connected node for its public addresses. A node
@@ -453,8 +491,8 @@ func (d *driver) gather(ctx context.Context, cfg driverConfig, nm *proto.NodeMap
 }
 
 // phase sends every control of a phase at once and returns the addresses
-// for which one failed.
-func (d *driver) phase(ctx context.Context, cfg driverConfig, work map[uint32][]proto.IPAssignment, op func(context.Context, uint32, proto.IPAssignment) error) map[netip.Addr]bool {
+// for which one failed; culprits counts the failures per node.
+func (d *driver) phase(ctx context.Context, cfg driverConfig, work map[uint32][]proto.IPAssignment, op func(context.Context, uint32, proto.IPAssignment) error, culprits map[uint32]int) map[netip.Addr]bool {
 	var (
 		mu     sync.Mutex
 		wg     sync.WaitGroup
@@ -471,6 +509,7 @@ func (d *driver) phase(ctx context.Context, cfg driverConfig, work map[uint32][]
 					d.log.Error("takeover run step failed", "node", pnn, "ip", a.Addr, "new_holder", int32(a.PNN), "err", err)
 					mu.Lock()
 					failed[a.Addr] = true
+					culprits[pnn]++
 					mu.Unlock()
 				}
 			}()
@@ -480,8 +519,11 @@ func (d *driver) phase(ctx context.Context, cfg driverConfig, work map[uint32][]
 	return failed
 }
 
-func (d *driver) ipReallocated(ctx context.Context, cfg driverConfig, nodes []uint32, term uint64) {
-	var wg sync.WaitGroup
+func (d *driver) ipReallocated(ctx context.Context, cfg driverConfig, nodes []uint32, term uint64, culprits map[uint32]int) {
+	var (
+		mu sync.Mutex
+		wg sync.WaitGroup
+	)
 	for _, pnn := range nodes {
 		wg.Add(1)
 		go func() {
@@ -490,6 +532,9 @@ func (d *driver) ipReallocated(ctx context.Context, cfg driverConfig, nodes []ui
 			defer cancel()
 			if err := d.ops.ipReallocated(c, pnn, term); err != nil {
 				d.log.Warn("ipreallocated failed", "node", pnn, "err", err)
+				mu.Lock()
+				culprits[pnn]++
+				mu.Unlock()
 			}
 		}()
 	}
@@ -524,7 +569,7 @@ func (d *driver) moveOne(ctx context.Context, addr netip.Addr, to uint32) error 
 			rel[n.PNN] = []proto.IPAssignment{{Addr: addr, PNN: to, Term: term}}
 		}
 	}
-	if failed := d.phase(ctx, cfg, rel, d.ops.release); len(failed) > 0 {
+	if failed := d.phase(ctx, cfg, rel, d.ops.release, make(map[uint32]int)); len(failed) > 0 {
 		return fmt.Errorf("release of %s failed", addr)
 	}
 	if _, err := d.lead.verify(ctx); err != nil {

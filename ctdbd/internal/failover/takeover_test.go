@@ -150,6 +150,8 @@ type fakeCluster struct {
 	// failRelease fails releases on a node; takeHook runs before a take.
 	failRelease map[uint32]bool
 	takeHook    func(ctx context.Context, pnn uint32) error
+	// charged are the ban credits the driver gave out.
+	charged []proto.BanCredits
 }
 
 func newFakeCluster(n int) *fakeCluster {
@@ -206,6 +208,13 @@ func (f *fakeCluster) ipReallocated(_ context.Context, pnn uint32, _ uint64) err
 	return nil
 }
 
+func (f *fakeCluster) banCredits(_ context.Context, c proto.BanCredits) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.charged = append(f.charged, c)
+	return nil
+}
+
 // hosting returns who hosts each address, from the nodes' own words.
 func (f *fakeCluster) hosting() map[netip.Addr][]uint32 {
 	f.mu.Lock()
@@ -227,7 +236,6 @@ type fixedLeader struct{ leads bool }
 func (l *fixedLeader) srvids() []uint64           { return nil }
 func (l *fixedLeader) start(context.Context)      {}
 func (l *fixedLeader) handle(*proto.Message) bool { return false }
-func (l *fixedLeader) refresh() bool              { return false }
 func (l *fixedLeader) leader() (uint32, bool)     { return 0, l.leads }
 func (l *fixedLeader) leaderless() time.Duration  { return 0 }
 func (l *fixedLeader) verify(context.Context) (uint64, error) {
@@ -329,6 +337,10 @@ func TestDriverFailedReleaseTakesNothing(t *testing.T) {
 	for a, h := range f.hosting() {
 		assert.Len(t, h, 1, "%s must not get a second holder", a)
 	}
+	f.mu.Lock()
+	require.NotEmpty(t, f.charged, "the failing node is charged")
+	assert.Equal(t, proto.BanCredits{PNN: 1, Credits: 2, Reason: f.charged[0].Reason}, f.charged[0])
+	f.mu.Unlock()
 	// The next run, after the node recovered, moves them.
 	f.mu.Lock()
 	f.failRelease[1] = false

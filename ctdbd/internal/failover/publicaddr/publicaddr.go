@@ -11,6 +11,7 @@ import (
 	"io"
 	"net/netip"
 	"os"
+	"slices"
 	"strings"
 )
 
@@ -127,22 +128,40 @@ func parseLine(line string) (a Address, ok bool, err error) {
 	if err != nil {
 		return Address{}, false, fmt.Errorf("%w: %v", ErrBadAddress, err)
 	}
-	if addr := prefix.Addr(); addr.IsUnspecified() || addr.IsMulticast() {
-		return Address{}, false, fmt.Errorf("%w: %s is not a unicast address", ErrBadAddress, addr)
+	a = Address{Prefix: prefix, Interfaces: strings.Split(fields[1], ",")}
+	if err := Check(a); err != nil {
+		return Address{}, false, err
 	}
+	return a, true, nil
+}
 
-	ifaces := strings.Split(fields[1], ",")
-	for i, name := range ifaces {
+// Check applies the rules of the file to an address from elsewhere
+// (ctdb addip): a unicast address, not IPv4-mapped IPv6 (its mask would
+// not fit the IPv4 address it stands for), and valid, distinct
+// interface names.
+func Check(a Address) error {
+	addr := a.Addr()
+	if !a.Prefix.IsValid() {
+		return fmt.Errorf("%w: invalid prefix %s", ErrBadAddress, a.Prefix)
+	}
+	if addr.IsUnspecified() || addr.IsMulticast() {
+		return fmt.Errorf("%w: %s is not a unicast address", ErrBadAddress, addr)
+	}
+	if addr.Is4In6() {
+		return fmt.Errorf("%w: %s is IPv4-mapped; write the IPv4 address", ErrBadAddress, addr)
+	}
+	if len(a.Interfaces) == 0 {
+		return fmt.Errorf("%w for %s", ErrMissingInterface, a.Prefix)
+	}
+	for i, name := range a.Interfaces {
 		if err := checkInterfaceName(name); err != nil {
-			return Address{}, false, err
+			return err
 		}
-		for _, prev := range ifaces[:i] {
-			if prev == name {
-				return Address{}, false, fmt.Errorf("%w: %q listed twice", ErrBadInterface, name)
-			}
+		if slices.Contains(a.Interfaces[:i], name) {
+			return fmt.Errorf("%w: %q listed twice", ErrBadInterface, name)
 		}
 	}
-	return Address{Prefix: prefix, Interfaces: ifaces}, true, nil
+	return nil
 }
 
 // checkInterfaceName applies the kernel's rules for device names.
