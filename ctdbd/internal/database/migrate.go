@@ -513,7 +513,7 @@ func newest(a, b proto.Record) proto.Record {
 // askDMaster asks node dm to hand the record over. stale is true when dm
 // does not hold it (cur is then its copy, if any) or is gone.
 func (s *Service) askDMaster(ctx context.Context, d *db, dm uint32, req *proto.Migrate) (cur proto.Record, stale bool, err error) {
-	rep, err := s.port.Call(ctx, endpoint(dm), proto.OpMigrateFetch, req, 0)
+	rep, err := s.callNode(ctx, dm, proto.OpMigrateFetch, req)
 	if err == nil {
 		err = rep.Err(proto.OpMigrateFetch)
 	}

@@ -59,6 +59,8 @@ type Service struct {
 	// nodeCh is closed and replaced at every node map change.
 	nodeCh chan struct{}
 
+	// peers tells calls in flight that their node went away.
+	links    peerWatch
 	trav     travState
 	tx       txState
 	restores map[proto.Endpoint]*restore
@@ -72,6 +74,7 @@ func New(opts Options) *Service {
 		nodeCh: make(chan struct{}), restores: make(map[proto.Endpoint]*restore)}
 	s.trav.init()
 	s.tx.init()
+	s.links.init()
 	return s
 }
 
@@ -299,6 +302,7 @@ func (s *Service) handleEvent(m *proto.Message) {
 			return
 		}
 		s.nodes.Store(&nm)
+		s.links.update(&nm, s.pnn)
 		s.mu.Lock()
 		close(s.nodeCh)
 		s.nodeCh = make(chan struct{})
@@ -416,7 +420,38 @@ func endpoint(pnn uint32) proto.Endpoint {
 // call sends a request to node pnn's database service and decodes the
 // answer into resp.
 func (s *Service) call(ctx context.Context, pnn uint32, op proto.Opcode, req, resp proto.Payload) error {
-	return rpc.CallTyped(ctx, s.port, endpoint(pnn), op, req, resp)
+	rep, err := s.callNode(ctx, pnn, op, req)
+	if err != nil {
+		return err
+	}
+	if err := rep.Err(op); err != nil {
+		return err
+	}
+	if resp != nil {
+		if err := proto.Unmarshal(rep.Body, resp); err != nil {
+			return fmt.Errorf("%s reply from node %d: %w", op, pnn, err)
+		}
+	}
+	return nil
+}
+
+// callNode sends a request to node pnn's database service and returns
+// the reply envelope. It gives up with StatusUnavailable as soon as pnn
+// disconnects: a request already written to a node that dies is never
+// answered, and its sender would otherwise wait for the whole timeout.
+func (s *Service) callNode(ctx context.Context, pnn uint32, op proto.Opcode, req proto.Payload) (*proto.Reply, error) {
+	if pnn == s.pnn {
+		return s.port.Call(ctx, endpoint(pnn), op, req, 0)
+	}
+	cctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	stop := context.AfterFunc(s.links.aliveCtx(pnn), func() { cancel(errNodeGone) })
+	defer stop()
+	rep, err := s.port.Call(cctx, endpoint(pnn), op, req, 0)
+	if err != nil && errors.Is(context.Cause(cctx), errNodeGone) && ctx.Err() == nil {
+		return nil, statusErr(op, proto.StatusUnavailable, "node %d went away", pnn)
+	}
+	return rep, err
 }
 
 // send sends a one-way frame to node pnn's database service.
