@@ -66,7 +66,9 @@ func TestNewestPrefersHigherRSN(t *testing.T) {
 	assert.Equal(t, a, newest(a, a))
 }
 
-func testDB() *db { return newDB(1, "t.tdb", "", 0, nil, slog.New(slog.DiscardHandler)) }
+func testDB() *db {
+	return newDB(1, "t.tdb", "", 0, nil, &proto.VNNMap{Generation: 2, Map: []uint32{0}}, slog.New(slog.DiscardHandler))
+}
 
 // The lmaster's per-key queue gives turns in arrival order, and a waiter
 // that gives up passes on a turn it was handed as it left.

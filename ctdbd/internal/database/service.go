@@ -254,40 +254,51 @@ var handlers map[proto.Opcode]func(*Service, context.Context, request)
 
 func init() {
 	handlers = map[proto.Opcode]func(*Service, context.Context, request){
-		proto.OpDBAttach:      (*Service).handleAttach,
-		proto.OpDBDetach:      (*Service).handleDetach,
-		proto.OpGetDBMap:      (*Service).handleGetDBMap,
-		proto.OpGetDBInfo:     (*Service).handleGetDBInfo,
-		proto.OpDBStatistics:  (*Service).handleStatistics,
-		proto.OpGetDBSeqnum:   (*Service).handleGetSeqnum,
-		proto.OpSetDBFlags:    (*Service).handleSetFlags,
-		proto.OpWipeDB:        (*Service).handleWipe,
-		proto.OpGetVNNMap:     (*Service).handleGetVNNMap,
-		proto.OpSetVNNMap:     (*Service).handleSetVNNMap,
-		proto.OpGetRecMode:    (*Service).handleGetRecMode,
-		proto.OpFetchLock:     (*Service).handleFetchLock,
-		proto.OpUnlock:        (*Service).handleUnlock,
-		proto.OpFetch:         (*Service).handleFetch,
-		proto.OpUpdateRecord:  (*Service).handleUpdateRecord,
-		proto.OpTraverseStart: (*Service).handleTraverseStart,
-		proto.OpTraverseNext:  (*Service).handleTraverseNext,
-		proto.OpTraverseEnd:   (*Service).handleTraverseEnd,
-		proto.OpTransStart:    (*Service).handleTransStart,
-		proto.OpTransCommit:   (*Service).handleTransCommit,
-		proto.OpTransCancel:   (*Service).handleTransCancel,
-		proto.OpMigrate:       (*Service).handleMigrate,
-		proto.OpMigrateGrant:  (*Service).handleMigrateGrant,
-		proto.OpMigrateFetch:  (*Service).handleMigrateFetch,
-		proto.OpRevoke:        (*Service).handleRevoke,
-		proto.OpTraversePull:  (*Service).handleTraversePull,
-		proto.OpTxLock:        (*Service).handleTxLock,
-		proto.OpTxUnlock:      (*Service).handleTxUnlock,
-		proto.OpTxPrepare:     (*Service).handleTxPrepare,
-		proto.OpTxCommit:      (*Service).handleTxCommit,
-		proto.OpTxAbort:       (*Service).handleTxAbort,
-		proto.OpPushRecords:   (*Service).handlePushRecords,
-		proto.OpDBFreeze:      (*Service).handleFreeze,
-		proto.OpDBThaw:        (*Service).handleThaw,
+		proto.OpDBAttach:        (*Service).handleAttach,
+		proto.OpDBDetach:        (*Service).handleDetach,
+		proto.OpGetDBMap:        (*Service).handleGetDBMap,
+		proto.OpGetDBInfo:       (*Service).handleGetDBInfo,
+		proto.OpDBStatistics:    (*Service).handleStatistics,
+		proto.OpGetDBSeqnum:     (*Service).handleGetSeqnum,
+		proto.OpSetDBFlags:      (*Service).handleSetFlags,
+		proto.OpWipeDB:          (*Service).handleWipe,
+		proto.OpGetVNNMap:       (*Service).handleGetVNNMap,
+		proto.OpSetVNNMap:       (*Service).handleSetVNNMap,
+		proto.OpGetRecMode:      (*Service).handleGetRecMode,
+		proto.OpFetchLock:       (*Service).handleFetchLock,
+		proto.OpUnlock:          (*Service).handleUnlock,
+		proto.OpFetch:           (*Service).handleFetch,
+		proto.OpUpdateRecord:    (*Service).handleUpdateRecord,
+		proto.OpTraverseStart:   (*Service).handleTraverseStart,
+		proto.OpTraverseNext:    (*Service).handleTraverseNext,
+		proto.OpTraverseEnd:     (*Service).handleTraverseEnd,
+		proto.OpTransStart:      (*Service).handleTransStart,
+		proto.OpTransCommit:     (*Service).handleTransCommit,
+		proto.OpTransCancel:     (*Service).handleTransCancel,
+		proto.OpMigrate:         (*Service).handleMigrate,
+		proto.OpMigrateGrant:    (*Service).handleMigrateGrant,
+		proto.OpMigrateFetch:    (*Service).handleMigrateFetch,
+		proto.OpRevoke:          (*Service).handleRevoke,
+		proto.OpTraversePull:    (*Service).handleTraversePull,
+		proto.OpTxLock:          (*Service).handleTxLock,
+		proto.OpTxUnlock:        (*Service).handleTxUnlock,
+		proto.OpTxPrepare:       (*Service).handleTxPrepare,
+		proto.OpTxCommit:        (*Service).handleTxCommit,
+		proto.OpTxAbort:         (*Service).handleTxAbort,
+		proto.OpPushRecords:     (*Service).handlePushRecords,
+		proto.OpDBFreeze:        (*Service).handleFreeze,
+		proto.OpDBThaw:          (*Service).handleThaw,
+		proto.OpRecBegin:        (*Service).handleRecBegin,
+		proto.OpRecFreeze:       (*Service).handleRecFreeze,
+		proto.OpRecPull:         (*Service).handleRecPull,
+		proto.OpRecPush:         (*Service).handleRecPush,
+		proto.OpRecThaw:         (*Service).handleRecThaw,
+		proto.OpRecFinish:       (*Service).handleRecFinish,
+		proto.OpRecCheck:        (*Service).handleRecCheck,
+		proto.OpVacuumScan:      (*Service).handleVacuumScan,
+		proto.OpVacuumDelete:    (*Service).handleVacuumDelete,
+		proto.OpVacuumTryDelete: (*Service).handleVacuumTryDelete,
+		proto.OpVacuumCompact:   (*Service).handleVacuumCompact,
 	}
 }
 
@@ -303,6 +314,9 @@ func (s *Service) handleEvent(m *proto.Message) {
 		}
 		s.nodes.Store(&nm)
 		s.links.update(&nm, s.pnn)
+		if s.ownFlags()&proto.NodeFlagsInactive != 0 {
+			s.invalidate()
+		}
 		s.mu.Lock()
 		close(s.nodeCh)
 		s.nodeCh = make(chan struct{})
@@ -359,7 +373,10 @@ func (s *Service) connected(pnn uint32) bool {
 }
 
 // nodeGone reacts to nodes going away: transaction locks they held and
-// transactions they prepared are dropped, databases they froze thawed.
+// transactions they prepared are dropped, databases they froze for a wipe
+// or a restore thawed. A database a recovery froze stays frozen until the
+// next recovery, which the new leader runs at once: its records may
+// already be placed by the new vnnmap.
 func (s *Service) nodeGone(nm *proto.NodeMap) {
 	for _, n := range nm.Nodes {
 		if n.PNN != s.pnn && n.Flags&proto.NodeFlagDisconnected != 0 {
@@ -498,4 +515,15 @@ func firstError(results []nodeResult) error {
 		}
 	}
 	return nil
+}
+
+// askRecovery asks the recovery service for a recovery, without waiting:
+// the copies of a database disagree.
+func (s *Service) askRecovery(reason string) {
+	s.log.Warn("asking for a recovery", "reason", reason)
+	req := proto.RecoverRequest{Flags: proto.RecoverNoWait, Reason: reason}
+	m := &proto.Message{Header: proto.Header{Dst: proto.Endpoint{PNN: s.pnn, Service: proto.ServiceRecovery}, Opcode: proto.OpRecover}, Payload: req.AppendTo(nil)}
+	if err := s.port.Send(m); err != nil {
+		s.log.Debug("recovery request not sent", "err", err)
+	}
 }
