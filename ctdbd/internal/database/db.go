@@ -41,10 +41,10 @@ type db struct {
 	// frozenBy is the node that froze the database (for recovery, wipe,
 	// restore) and the generation it did so in; frozen is false when it
 	// is thawed.
-	frozen     bool
-	frozenBy   uint32
-	frozenGen  uint32
-	hot        hotKeys
+	frozen    bool
+	frozenBy  uint32
+	frozenGen uint32
+	hot       hotKeys
 	// vnn places the database's records. It is the node's vnnmap when
 	// the database is attached and the recovery's from its thaw on, so a
 	// database recovered ahead of others works with the new one.
@@ -58,7 +58,7 @@ type db struct {
 	pushed  uint64
 	invalid bool
 	// vac is the database's vacuuming state on this node.
-	vac vacState
+	vac        vacState
 	hopBuckets [16]uint32
 
 	roDelegations, roRevokes   atomic.Uint32
