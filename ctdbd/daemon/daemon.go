@@ -33,6 +33,7 @@ import (
 	"gctdb/ctdbd/internal/logging"
 	"gctdb/ctdbd/internal/membership"
 	"gctdb/ctdbd/internal/node"
+	"gctdb/ctdbd/internal/recoveryd"
 	"gctdb/ctdbd/internal/service"
 	"gctdb/transportd/proto"
 	"gctdb/transportd/rpc"
@@ -282,6 +283,7 @@ func runCtdbd(ctx context.Context, st *setup, logger *logging.Logger, stop conte
 			return logger.SetLevel(lv)
 		},
 		Version: client.Version,
+		Gates:   []string{node.GateFirstRecovery},
 	})
 	host := service.NewHost(attach, service.Env{
 		Logger:   log,
@@ -296,6 +298,7 @@ func runCtdbd(ctx context.Context, st *setup, logger *logging.Logger, stop conte
 		database.New(database.Options{}),
 		cluster.New(cluster.Options{}),
 		banning.New(),
+		recoveryd.New(),
 	)
 
 	hostCtx, stopHost := context.WithCancel(context.WithoutCancel(ctx))
@@ -369,7 +372,7 @@ func startTransport(ctx context.Context, st *setup, log *slog.Logger) (service.A
 }
 
 // serviceIDs are the services ctdbd hosts.
-var serviceIDs = []proto.ServiceID{proto.ServiceNode, proto.ServiceMembership, proto.ServiceDatabase, proto.ServiceCluster, proto.ServiceBanning}
+var serviceIDs = []proto.ServiceID{proto.ServiceNode, proto.ServiceMembership, proto.ServiceDatabase, proto.ServiceCluster, proto.ServiceBanning, proto.ServiceRecovery}
 
 func connectTransportd(ctx context.Context, st *setup, log *slog.Logger) (service.AttachFunc, transportHandle, error) {
 	// transportd may still be starting; wait for it a little.
