@@ -406,13 +406,16 @@ type Result struct {
 // Run runs a command in node i's environment.
 func (c *Cluster) Run(i int, name string, args ...string) Result {
 	c.t.Helper()
-	cmd := exec.Command(name, args...)
-	cmd.Env = c.NodeEnv(i)
+	path := name
 	if !strings.Contains(name, "/") {
 		if p, err := exec.LookPath(filepath.Join(c.Bin, name)); err == nil {
-			cmd.Path = p
+			path = p
 		}
 	}
+	// exec.Command remembers a failed PATH lookup of a bare name, so the
+	// path is chosen first.
+	cmd := exec.Command(path, args...)
+	cmd.Env = c.NodeEnv(i)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()

@@ -231,7 +231,7 @@ func (s *Service) handleRecover(ctx context.Context, m *proto.Message, r proto.R
 // rawPayload passes an encoded body through unchanged.
 type rawPayload []byte
 
-func (r rawPayload) AppendTo(b []byte) []byte { return append(b, r...) }
+func (r rawPayload) AppendTo(b []byte) []byte  { return append(b, r...) }
 func (r rawPayload) DecodeFrom(*proto.Decoder) {}
 
 func (s *Service) spawn(fn func()) {

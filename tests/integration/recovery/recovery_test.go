@@ -4,9 +4,16 @@ package recovery
 
 import (
 	"fmt"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"gctdb/ctdbd/client"
+	"gctdb/tests/localdaemons"
+	"gctdb/transportd/proto"
 )
 
 // TestRecovery001VolatileNewestSurvive is recovery.001: records written
@@ -33,5 +40,163 @@ func TestRecovery001VolatileNewestSurvive(t *testing.T) {
 			out := ctdbOK(t, c, i, "readkey", "rec001.tdb", key)
 			assert.Equal(t, fmt.Sprintf("Data: size:%d ptr:[%s]\n", len(val), val), out, "node %d key %s", i, key)
 		}
+	}
+}
+
+// TestRecovery002ManyRecords is recovery.002: 100,000 records in each of
+// three volatile databases survive a recovery, on every node.
+func TestRecovery002ManyRecords(t *testing.T) {
+	t.Parallel()
+	c := cluster(t, 2, 3)
+	cl := c.Client(0)
+	const n = 100000
+	ctx := ctx(t)
+	for d := 0; d < 3; d++ {
+		db, err := cl.Attach(ctx, fmt.Sprintf("rec002_%d.tdb", d), client.Volatile)
+		require.NoError(t, err)
+		recs := make([]proto.Record, n)
+		for i := range recs {
+			recs[i] = proto.Record{Key: []byte(fmt.Sprintf("k%06d", i)), Data: []byte(fmt.Sprintf("db%d-v%06d", d, i))}
+		}
+		require.NoError(t, db.Restore(ctx, recs, nil))
+	}
+	recoverNow(t, c, 2, allNodes(c))
+	for d := 0; d < 3; d++ {
+		for _, node := range []int{0, 2} {
+			db, err := c.Client(node).Attach(ctx, fmt.Sprintf("rec002_%d.tdb", d), client.Volatile)
+			require.NoError(t, err)
+			count := 0
+			err = db.Traverse(ctx, client.TraverseOptions{}, func(r proto.Record) error {
+				count++
+				var i int
+				_, err := fmt.Sscanf(string(r.Key), "k%06d", &i)
+				require.NoError(t, err)
+				require.Equal(t, fmt.Sprintf("db%d-v%06d", d, i), string(r.Data))
+				return nil
+			})
+			require.NoError(t, err)
+			assert.Equal(t, n, count, "db %d from node %d", d, node)
+		}
+	}
+}
+
+// TestRecovery003NoResurrection is recovery.003 (CTDB bug 14294): a
+// record deleted while the node that held it is stopped does not come
+// back when that node continues.
+func TestRecovery003NoResurrection(t *testing.T) {
+	t.Parallel()
+	c := cluster(t, 3, 3)
+	ctdbOK(t, c, 0, "attach", "rec003.tdb")
+	// Node 1 keeps a copy of "doomed" after it migrates to node 0.
+	ctdbOK(t, c, 1, "writekey", "rec003.tdb", "doomed", "old-value")
+	ctdbOK(t, c, 0, "writekey", "rec003.tdb", "doomed", "mid-value")
+	ctdbOK(t, c, 0, "writekey", "rec003.tdb", "kept", "kept-value")
+	before, _, _ := generation(c, 0)
+	ctdbOK(t, c, 0, "stop", "-n", "1")
+	waitRecovered(t, c, []int{0, 2}, before)
+	ctdbOK(t, c, 0, "deletekey", "rec003.tdb", "doomed")
+	before = recoverNow(t, c, 2, []int{0, 2})
+	ctdbOK(t, c, 0, "continue", "-n", "1")
+	waitRecovered(t, c, allNodes(c), before)
+	for i := 0; i < 3; i++ {
+		out := ctdbOK(t, c, i, "readkey", "rec003.tdb", "doomed")
+		assert.Equal(t, "Data: size:0 ptr:[]\n", out, "node %d resurrected a deleted record", i)
+		assert.Equal(t, "Data: size:10 ptr:[kept-value]\n", ctdbOK(t, c, i, "readkey", "rec003.tdb", "kept"), "node %d", i)
+	}
+}
+
+// TestRecovery010PersistentCatchUp is recovery.010/011: a node stopped
+// while transactions commit catches up with the highest sequence number
+// when it continues, and every node ends with the same copy.
+func TestRecovery010PersistentCatchUp(t *testing.T) {
+	t.Parallel()
+	c := cluster(t, 4, 3)
+	ctdbOK(t, c, 0, "attach", "rec010.tdb", "persistent")
+	ctdbOK(t, c, 0, "pstore", "rec010.tdb", "k", "v1")
+	before, _, _ := generation(c, 0)
+	ctdbOK(t, c, 0, "stop", "-n", "2")
+	before = waitRecovered(t, c, []int{0, 1}, before)
+	for i := 2; i <= 5; i++ {
+		ctdbOK(t, c, 1, "pstore", "rec010.tdb", "k", fmt.Sprintf("v%d", i))
+	}
+	ctdbOK(t, c, 0, "continue", "-n", "2")
+	waitRecovered(t, c, allNodes(c), before)
+	seq := ctdbOK(t, c, 0, "getdbseqnum", "rec010.tdb")
+	for i := 0; i < 3; i++ {
+		assert.Equal(t, "v5\n", ctdbOK(t, c, i, "pfetch", "rec010.tdb", "k"), "node %d", i)
+		assert.Equal(t, seq, ctdbOK(t, c, i, "getdbseqnum", "rec010.tdb"), "node %d", i)
+	}
+}
+
+// TestRecoveryLateJoiner: a node started after databases were attached
+// and written elsewhere gets every database from the recovery that takes
+// it in, with their records, and is not banned.
+func TestRecoveryLateJoiner(t *testing.T) {
+	t.Parallel()
+	c := localdaemons.New(t, localdaemons.Options{Nodes: 3, Prefix: "127.105.5"})
+	c.Start(0, 1)
+	_, err := c.WaitFlags([]int{0, 1}, 1, 30*time.Second, func(f uint32) bool { return f == 0 })
+	require.NoError(t, err)
+	waitRecovered(t, c, []int{0, 1}, 0)
+	ctdbOK(t, c, 0, "attach", "late_v.tdb")
+	ctdbOK(t, c, 0, "attach", "late_p.tdb", "persistent")
+	ctdbOK(t, c, 1, "writekey", "late_v.tdb", "vk", "vv")
+	ctdbOK(t, c, 1, "pstore", "late_p.tdb", "pk", "pv")
+	c.Start(2)
+	_, err = c.WaitAllOK(30 * time.Second)
+	require.NoError(t, err)
+	waitRecovered(t, c, allNodes(c), 0)
+	out := ctdbOK(t, c, 2, "getdbmap")
+	assert.Contains(t, out, "name:late_v.tdb")
+	assert.Contains(t, out, "name:late_p.tdb")
+	assert.Equal(t, "pv\n", ctdbOK(t, c, 2, "pfetch", "late_p.tdb", "pk"))
+	assert.Equal(t, "Data: size:2 ptr:[vv]\n", ctdbOK(t, c, 2, "readkey", "late_v.tdb", "vk"))
+	assert.NotContains(t, ctdbOK(t, c, 0, "status"), "BANNED")
+}
+
+// TestTransaction003LoopDuringRecoveries is transaction.003:
+// transaction_loop keeps running correctly on every node while `ctdb
+// recover` is issued repeatedly; every node ends with the same data.
+func TestTransaction003LoopDuringRecoveries(t *testing.T) {
+	t.Parallel()
+	c := cluster(t, 6, 3)
+	ctdbOK(t, c, 0, "attach", "rec_trans.tdb", "persistent")
+	done := make(chan []localdaemons.Result, 1)
+	go func() {
+		res := make([]localdaemons.Result, 3)
+		var wg sync.WaitGroup
+		for i := 0; i < 3; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				res[i] = c.Run(i, "transaction_loop", "-n", "3", "-t", "15", "-D", "rec_trans.tdb", "-T", "persistent", "-k", "testkey")
+			}()
+		}
+		wg.Wait()
+		done <- res
+	}()
+	var res []localdaemons.Result
+	recoveries := 0
+loop:
+	for {
+		select {
+		case res = <-done:
+			break loop
+		default:
+		}
+		if r := c.Ctdb(recoveries%3, "recover"); r.Exit == 0 {
+			recoveries++
+		}
+	}
+	t.Logf("%d recoveries during the loop", recoveries)
+	assert.Greater(t, recoveries, 2)
+	for i, r := range res {
+		require.Zero(t, r.Exit, "node %d: %s%s", i, r.Stdout, r.Stderr)
+	}
+	seq := ctdbOK(t, c, 0, "getdbseqnum", "rec_trans.tdb")
+	val := ctdbOK(t, c, 0, "pfetch", "rec_trans.tdb", "testkey")
+	for i := 1; i < 3; i++ {
+		assert.Equal(t, seq, ctdbOK(t, c, i, "getdbseqnum", "rec_trans.tdb"), "node %d", i)
+		assert.Equal(t, val, ctdbOK(t, c, i, "pfetch", "rec_trans.tdb", "testkey"), "node %d", i)
 	}
 }
