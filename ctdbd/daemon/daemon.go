@@ -35,6 +35,7 @@ import (
 	"gctdb/ctdbd/internal/node"
 	"gctdb/ctdbd/internal/recoveryd"
 	"gctdb/ctdbd/internal/service"
+	"gctdb/ctdbd/internal/vacuumd"
 	"gctdb/transportd/proto"
 	"gctdb/transportd/rpc"
 	"gctdb/transportd/transport"
@@ -299,6 +300,7 @@ func runCtdbd(ctx context.Context, st *setup, logger *logging.Logger, stop conte
 		cluster.New(cluster.Options{}),
 		banning.New(),
 		recoveryd.New(),
+		vacuumd.New(),
 	)
 
 	hostCtx, stopHost := context.WithCancel(context.WithoutCancel(ctx))
@@ -372,7 +374,7 @@ func startTransport(ctx context.Context, st *setup, log *slog.Logger) (service.A
 }
 
 // serviceIDs are the services ctdbd hosts.
-var serviceIDs = []proto.ServiceID{proto.ServiceNode, proto.ServiceMembership, proto.ServiceDatabase, proto.ServiceCluster, proto.ServiceBanning, proto.ServiceRecovery}
+var serviceIDs = []proto.ServiceID{proto.ServiceNode, proto.ServiceMembership, proto.ServiceDatabase, proto.ServiceCluster, proto.ServiceBanning, proto.ServiceRecovery, proto.ServiceVacuum}
 
 func connectTransportd(ctx context.Context, st *setup, log *slog.Logger) (service.AttachFunc, transportHandle, error) {
 	// transportd may still be starting; wait for it a little.
