@@ -36,6 +36,9 @@ func TestRecovery001VolatileNewestSurvive(t *testing.T) {
 	}
 	recoverNow(t, c, 1, allNodes(c))
 	for i := 0; i < 3; i++ {
+		assert.Regexp(t, `(?m)^ num_recoveries\s+[2-9]\d*$`, ctdbOK(t, c, i, "statistics"), "node %d", i)
+		assert.Regexp(t, `Duration of last recovery/failover: 0\.\d*[1-9]\d* seconds`, ctdbOK(t, c, i, "uptime"), "node %d", i)
+		assert.Regexp(t, `(?m)^Recovery mode:NORMAL \(0\)$`, ctdbOK(t, c, i, "status"), "node %d", i)
 		for key, val := range want {
 			out := ctdbOK(t, c, i, "readkey", "rec001.tdb", key)
 			assert.Equal(t, fmt.Sprintf("Data: size:%d ptr:[%s]\n", len(val), val), out, "node %d key %s", i, key)
