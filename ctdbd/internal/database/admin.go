@@ -550,7 +550,6 @@ func (d *db) statistics(ctx context.Context) (*proto.DBStatistics, error) {
 		LockFailed:    ls.Failed,
 		LockLatency: proto.Latency{Name: "locks_latency", Count: uint32(ls.Latency.Count),
 			Min: ls.Latency.Min.Seconds(), Max: ls.Latency.Max.Seconds(), Total: ls.Latency.Total.Seconds()},
-		VacuumLatency: proto.Latency{Name: "vacuum_latency"},
 		MigrationsIn:  d.migrationsIn.Load(),
 		MigrationsOut: d.migrationsOt.Load(),
 	}
@@ -569,5 +568,17 @@ func (d *db) statistics(ctx context.Context) (*proto.DBStatistics, error) {
 	}
 	st.Records, st.FileSize, st.LiveBytes = uint64(ss.Records), uint64(ss.FileSize), uint64(ss.LiveBytes)
 	st.Vacuum = d.vac.snapshot()
+	d.vac.mu.Lock()
+	st.VacuumLatency = d.vac.latency
+	d.vac.mu.Unlock()
+	st.VacuumLatency.Name = "vacuum_latency"
+	if st.Vacuum.Tombstones, err = tombstones(sctx, d.store); err != nil {
+		return nil, err
+	}
+	if d.durable != nil {
+		if st.Vacuum.DurableTombstones, err = tombstones(sctx, d.durable); err != nil {
+			return nil, err
+		}
+	}
 	return st, nil
 }

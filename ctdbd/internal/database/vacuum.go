@@ -24,6 +24,10 @@ type vacState struct {
 
 	mu       sync.Mutex
 	counters proto.VacuumCounters
+	// runStart is when the current run's scan began; latency times runs
+	// from there to their compaction check, the last step.
+	runStart time.Time
+	latency  proto.Latency
 }
 
 func (v *vacState) init() { v.queue = vacuum.NewDeleteQueue(0) }
@@ -39,6 +43,38 @@ func (v *vacState) snapshot() proto.VacuumCounters {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	return v.counters
+}
+
+// ranUntil ends the timing of the current run.
+func (v *vacState) ranUntil(now func() time.Time) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.runStart.IsZero() {
+		return
+	}
+	sec := now().Sub(v.runStart).Seconds()
+	v.runStart = time.Time{}
+	l := &v.latency
+	if l.Count == 0 || sec < l.Min {
+		l.Min = sec
+	}
+	l.Max = max(l.Max, sec)
+	l.Total += sec
+	l.Count++
+}
+
+// tombstones counts the deleted records of a store.
+func tombstones(ctx context.Context, store *tdb.DB) (uint64, error) {
+	var n uint64
+	err := store.Records(ctx, tdb.DefaultBatch, func(recs []tdb.Record) error {
+		for _, r := range recs {
+			if uint32(r.Header.Flags)&proto.RecFlagDeleted != 0 {
+				n++
+			}
+		}
+		return nil
+	})
+	return n, err
 }
 
 // deleted queues a record deleted on this node for the next fast vacuum.
@@ -125,6 +161,9 @@ func (s *Service) vacuumScan(ctx context.Context, d *db, req *proto.VacuumScan) 
 			}
 			c.LastRun = proto.TimestampOf(time.Now())
 		})
+		d.vac.mu.Lock()
+		d.vac.runStart = time.Now()
+		d.vac.mu.Unlock()
 	}
 	d.vac.count(func(c *proto.VacuumCounters) { c.Candidates += uint64(len(b.Records)) })
 	return b, nil
@@ -314,6 +353,7 @@ func (s *Service) handleVacuumCompact(ctx context.Context, r request) {
 // vacuumCompact compacts the database's file when enough of it is free
 // space (or force is set).
 func (s *Service) vacuumCompact(ctx context.Context, d *db, force bool) (*proto.VacuumCompacted, error) {
+	defer d.vac.ranUntil(time.Now)
 	st, err := d.store.Stats(ctx)
 	if err != nil {
 		return nil, err
