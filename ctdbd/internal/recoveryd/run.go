@@ -195,6 +195,11 @@ func (s *Service) failed(ctx context.Context, r *run, err error) {
 	if errors.Is(err, errNotLeader) || !errors.As(err, &ne) || ctx.Err() != nil {
 		return
 	}
+	if proto.StatusOf(ne.err) == proto.StatusUnavailable {
+		// A node that went away is left out of the next recovery, not
+		// punished.
+		return
+	}
 	s.mu.Lock()
 	s.stats.bans++
 	s.mu.Unlock()
