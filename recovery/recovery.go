@@ -141,8 +141,11 @@ func better(r proto.Record, from uint32, cur held) bool {
 func (m *Merge) Len() int { return len(m.recs) }
 
 // Split returns the merged records grouped by their location master in
-// v; every node of v has an entry, possibly empty, since each must be
-// told that its share is complete.
+// v, leaving out those already in place: the winning copy came from its
+// new location master, which is its data master, and has no read-only
+// delegations to forget, so pushing it back would change nothing (after a recovery with an unchanged vnnmap, that
+// is nearly every record). Every node of v has an entry, possibly empty,
+// since each must be told that its share is complete.
 func (m *Merge) Split(v *proto.VNNMap) map[uint32][]proto.Record {
 	out := make(map[uint32][]proto.Record, len(v.Map))
 	for _, p := range v.Map {
@@ -150,7 +153,19 @@ func (m *Merge) Split(v *proto.VNNMap) map[uint32][]proto.Record {
 	}
 	for _, h := range m.recs {
 		lm := v.LMaster(h.rec.Key)
+		if h.from == lm && h.rec.Header.DMaster == lm && h.rec.Header.Flags&(proto.RecFlagDeleted|proto.RecFlagsRO) == 0 {
+			continue
+		}
 		out[lm] = append(out[lm], h.rec)
+	}
+	return out
+}
+
+// All returns every merged record.
+func (m *Merge) All() []proto.Record {
+	out := make([]proto.Record, 0, len(m.recs))
+	for _, h := range m.recs {
+		out = append(out, h.rec)
 	}
 	return out
 }

@@ -1,6 +1,7 @@
 package recovery
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -81,17 +82,38 @@ func TestMergeKeepsHighestRSNAndDMasterOnTie(t *testing.T) {
 	m.Add(1, []proto.Record{rec("a", 2, 1, "a1"), rec("b", 5, 1, "b1"), rec("d", 1, 1, "d1")})
 	m.Add(2, []proto.Record{rec("c", 7, 2, "c2")})
 	require.Equal(t, 4, m.Len())
-	v := &proto.VNNMap{Generation: 2, Map: []uint32{0, 1, 2, 3}}
-	split := m.Split(v)
-	assert.Len(t, split, 4, "every lmaster gets its share, even an empty one")
 	got := map[string]string{}
-	for lm, rs := range split {
-		for _, r := range rs {
-			assert.Equal(t, lm, v.LMaster(r.Key))
-			got[string(r.Key)] = string(r.Data)
-		}
+	for _, r := range m.All() {
+		got[string(r.Key)] = string(r.Data)
 	}
 	assert.Equal(t, map[string]string{"a": "a0", "b": "b1", "c": "c2", "d": "d1"}, got)
+}
+
+// keyOn returns a key with the given prefix whose lmaster in v is pnn.
+func keyOn(v *proto.VNNMap, prefix string, pnn uint32) []byte {
+	for i := 0; ; i++ {
+		k := fmt.Appendf(nil, "%s%d", prefix, i)
+		if v.LMaster(k) == pnn {
+			return k
+		}
+	}
+}
+
+func TestSplitPushesWhatIsNotInPlace(t *testing.T) {
+	v := &proto.VNNMap{Generation: 2, Map: []uint32{0, 1, 2, 3}}
+	inPlace := proto.Record{Key: keyOn(v, "in", 0), Header: proto.RecordHeader{RSN: 5, DMaster: 0}}
+	moves := proto.Record{Key: keyOn(v, "mv", 1), Header: proto.RecordHeader{RSN: 5, DMaster: 0}}
+	tomb := proto.Record{Key: keyOn(v, "del", 2), Header: proto.RecordHeader{RSN: 4, DMaster: 2, Flags: proto.RecFlagDeleted}}
+	otherDMaster := proto.Record{Key: keyOn(v, "od", 2), Header: proto.RecordHeader{RSN: 9, DMaster: 1}}
+	m := NewMerge()
+	m.Add(0, []proto.Record{inPlace, moves})
+	m.Add(2, []proto.Record{tomb, otherDMaster})
+	split := m.Split(v)
+	assert.Len(t, split, 4, "every lmaster gets its share, even an empty one")
+	assert.Empty(t, split[0], "the winner already lives on its lmaster as dmaster")
+	assert.Equal(t, []proto.Record{moves}, split[1])
+	assert.ElementsMatch(t, []proto.Record{tomb, otherDMaster}, split[2], "tombstones are pushed to be dropped, foreign dmasters to be taken over")
+	assert.Empty(t, split[3])
 }
 
 func TestKindOf(t *testing.T) {

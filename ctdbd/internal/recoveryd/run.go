@@ -432,10 +432,7 @@ func (r *run) recoverDurable(ctx context.Context, d proto.DBInfo) error {
 	if err := firstError(errs); err != nil {
 		return err
 	}
-	var all []proto.Record
-	for _, rs := range m.Split(&r.vnn) {
-		all = append(all, rs...)
-	}
+	all := m.All()
 	_, errs = callAll(ctx, r.parts, func(ctx context.Context, pnn uint32) (*struct{}, error) {
 		return nil, r.push(ctx, pnn, d.DBID, proto.RecPushDurable, all)
 	})
