@@ -306,6 +306,10 @@ func (s *Service) tryDelete(d *db, recs []proto.VacuumRecord) []uint32 {
 func (s *Service) dropIfVacuumable(d *db, rec proto.VacuumRecord) bool {
 	l, ok := d.store.TryLock(rec.Key)
 	if !ok {
+		if rec.DMaster == s.pnn {
+			// Locked by a client: the next fast vacuum tries again.
+			d.deleted(rec.Key, rec.RSN)
+		}
 		return false
 	}
 	defer l.Unlock()

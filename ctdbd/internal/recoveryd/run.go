@@ -321,6 +321,7 @@ func (r *run) recoverDB(ctx context.Context, d proto.DBInfo) error {
 	s := r.s
 	ctx, cancel := context.WithTimeout(ctx, 4*s.stepTimeout())
 	defer cancel()
+	tm := newStepTimer()
 	if err := r.verify(ctx, recovery.StepFreeze); err != nil {
 		return err
 	}
@@ -338,6 +339,7 @@ func (r *run) recoverDB(ctx context.Context, d proto.DBInfo) error {
 	}
 	trusted := recovery.Trusted(frozen)
 	kind := recovery.KindOf(d.Flags)
+	tm.done(recovery.StepFreeze)
 
 	if err := r.verify(ctx, recovery.StepPull); err != nil {
 		return err
@@ -393,6 +395,7 @@ func (r *run) recoverDB(ctx context.Context, d proto.DBInfo) error {
 		}
 	}
 
+	tm.done(recovery.StepPull)
 	if err := r.verify(ctx, recovery.StepPush); err != nil {
 		return err
 	}
@@ -403,6 +406,7 @@ func (r *run) recoverDB(ctx context.Context, d proto.DBInfo) error {
 		return err
 	}
 
+	tm.done(recovery.StepPush)
 	if err := r.verify(ctx, recovery.StepThaw); err != nil {
 		return err
 	}
@@ -410,8 +414,33 @@ func (r *run) recoverDB(ctx context.Context, d proto.DBInfo) error {
 	_, errs = callAll(ctx, r.parts, func(ctx context.Context, pnn uint32) (*struct{}, error) {
 		return nil, s.callDB(ctx, pnn, proto.OpRecThaw, &thaw, nil)
 	})
-	return firstError(errs)
+	if err := firstError(errs); err != nil {
+		return err
+	}
+	tm.done(recovery.StepThaw)
+	pushed := 0
+	for _, recs := range pushes {
+		pushed = max(pushed, len(recs))
+	}
+	s.log.Info("database recovered", "recovery", r.number, "db", d.Name, "steps", tm.String(), "most_pushed_to_one_node", pushed)
+	return nil
 }
+
+// stepTimer notes how long each step of a database's recovery took.
+type stepTimer struct {
+	last  time.Time
+	steps []string
+}
+
+func newStepTimer() *stepTimer { return &stepTimer{last: time.Now()} }
+
+func (t *stepTimer) done(step recovery.Step) {
+	now := time.Now()
+	t.steps = append(t.steps, fmt.Sprintf("%s=%v", step, now.Sub(t.last).Round(time.Microsecond)))
+	t.last = now
+}
+
+func (t *stepTimer) String() string { return strings.Join(t.steps, " ") }
 
 // recoverDurable merges the durable stores of a per-record-persistent
 // database: every node's, since they survive a node's absence, and each

@@ -55,6 +55,7 @@ func main() {
 	runs := flag.Int("runs", 4, "recoveries per size (the first after the load, then the others)")
 	prefix := flag.String("prefix", "127.103.91", "address prefix of the bench cluster (127.x.y)")
 	only := flag.String("only", "", "run only this implementation (gctdb or ctdb)")
+	flag.BoolVar(&showSteps, "steps", false, "print gctdb's per-database step times from the leader's log")
 	flag.Parse()
 
 	repo, err := repoDir()
@@ -178,6 +179,20 @@ func (c *cluster) lastDuration() (time.Duration, error) {
 
 type results struct{ daemon, command, normal []time.Duration }
 
+// showSteps prints gctdb's "database recovered" log lines.
+var showSteps bool
+
+func (c *cluster) printSteps() {
+	cmd := exec.Command(c.script, c.dir, "print-log", "all")
+	cmd.Env = append(os.Environ(), c.im.env...)
+	out, _ := cmd.CombinedOutput()
+	for _, l := range strings.Split(string(out), "\n") {
+		if strings.Contains(l, "database recovered") && strings.Contains(l, "service=recovery") {
+			fmt.Fprintln(os.Stderr, l)
+		}
+	}
+}
+
 func measure(repo string, im impl, prefix string, n, dbs, runs int) (*results, error) {
 	dir, err := os.MkdirTemp("", "rb")
 	if err != nil {
@@ -233,6 +248,9 @@ func measure(repo string, im impl, prefix string, n, dbs, runs int) (*results, e
 		r.daemon = append(r.daemon, d)
 		fmt.Fprintf(os.Stderr, "%s, %d records, run %d: daemon %v, recover %v, normal %v\n", im.name, n, i,
 			d.Round(time.Millisecond), r.command[i].Round(time.Millisecond), r.normal[i].Round(time.Millisecond))
+	}
+	if showSteps && im.name == "gctdb" {
+		c.printSteps()
 	}
 	if err := c.check(n, dbs); err != nil {
 		return nil, err
