@@ -43,8 +43,10 @@ func newPeerLife() *peerLife {
 	return &peerLife{ctx: ctx, cancel: cancel}
 }
 
-// update ends the contexts of the nodes nm shows disconnected; a node
-// that connects again gets a new one.
+// update ends the contexts of the nodes nm shows disconnected, and keeps
+// them ended, so that a call to a node already known to be gone gives up
+// at once instead of waiting for its timeout; a node that connects again
+// gets a new one.
 func (w *peerWatch) update(nm *proto.NodeMap, self uint32) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -55,10 +57,13 @@ func (w *peerWatch) update(nm *proto.NodeMap, self uint32) {
 		l := w.alive[n.PNN]
 		down := n.Flags&(proto.NodeFlagDisconnected|proto.NodeFlagDeleted) != 0
 		switch {
-		case down && l != nil:
+		case down && l == nil:
+			l = newPeerLife()
 			l.cancel()
-			delete(w.alive, n.PNN)
-		case !down && l != nil && l.ctx.Err() != nil:
+			w.alive[n.PNN] = l
+		case down:
+			l.cancel()
+		case l != nil && l.ctx.Err() != nil:
 			w.alive[n.PNN] = newPeerLife()
 		}
 	}
