@@ -128,15 +128,10 @@ func (s *Service) handleRecFreeze(ctx context.Context, r request) {
 	if d == nil {
 		return
 	}
-	s.spawn(func() {
+	s.spawnReply(r, func() (proto.Payload, error) {
 		ctx, cancel := context.WithTimeout(ctx, s.recoverTimeout())
 		defer cancel()
-		st, err := s.recFreeze(ctx, d, r.m.Src.PNN, req.Number)
-		if err != nil {
-			r.fail(err)
-			return
-		}
-		r.reply(st)
+		return s.recFreeze(ctx, d, r.m.Src.PNN, req.Number)
 	})
 }
 
@@ -225,15 +220,32 @@ func waitUntil(ctx context.Context, cond func() bool) error {
 	return nil
 }
 
-// recFor returns the recovery state of a database frozen by recovery
-// number, or answers StatusConflict.
-func (s *Service) recFor(r request, d *db, number uint64) *recFreeze {
+// recLookup returns a database and the state of recovery number, which
+// must hold it frozen; otherwise it answers the request and returns nil.
+func (s *Service) recLookup(r request, dbid uint32, number uint64) (*db, *recFreeze) {
+	d := s.lookupOrFail(r, dbid)
+	if d == nil {
+		return nil, nil
+	}
 	rec := d.recovering()
 	if rec == nil || rec.number != number {
 		r.status(proto.StatusConflict, fmt.Sprintf("database %s is not frozen by recovery %d", d.name, number))
-		return nil
+		return nil, nil
 	}
-	return rec
+	return d, rec
+}
+
+// spawnReply runs a step in its own goroutine and answers with its
+// outcome.
+func (s *Service) spawnReply(r request, step func() (proto.Payload, error)) {
+	s.spawn(func() {
+		body, err := step()
+		if err != nil {
+			r.fail(err)
+			return
+		}
+		r.reply(body)
+	})
 }
 
 func (s *Service) handleRecPull(ctx context.Context, r request) {
@@ -241,12 +253,8 @@ func (s *Service) handleRecPull(ctx context.Context, r request) {
 	if !r.decode(&req) {
 		return
 	}
-	d := s.lookupOrFail(r, req.DBID)
+	d, rec := s.recLookup(r, req.DBID, req.Number)
 	if d == nil {
-		return
-	}
-	rec := s.recFor(r, d, req.Number)
-	if rec == nil {
 		return
 	}
 	if req.Flags&proto.RecPullDurable != 0 && d.durable == nil {
@@ -257,21 +265,11 @@ func (s *Service) handleRecPull(ctx context.Context, r request) {
 		r.status(proto.StatusInvalid, "a pull of a volatile database needs the new vnnmap")
 		return
 	}
-	s.spawn(func() {
+	s.spawnReply(r, func() (proto.Payload, error) {
 		if req.Flags&proto.RecPullWipe != 0 {
-			if err := s.recWipe(ctx, d, rec); err != nil {
-				r.fail(err)
-				return
-			}
-			r.reply(&proto.RecordBatch{DBID: d.id, Done: true})
-			return
+			return &proto.RecordBatch{DBID: d.id, Done: true}, s.recWipe(ctx, d, rec)
 		}
-		b, err := s.recPullNext(ctx, d, rec, &req)
-		if err != nil {
-			r.fail(err)
-			return
-		}
-		r.reply(b)
+		return s.recPullNext(ctx, d, rec, &req)
 	})
 }
 
@@ -365,21 +363,11 @@ func (s *Service) handleRecPush(ctx context.Context, r request) {
 	if !r.decode(&req) {
 		return
 	}
-	d := s.lookupOrFail(r, req.DBID)
+	d, rec := s.recLookup(r, req.DBID, req.Number)
 	if d == nil {
 		return
 	}
-	rec := s.recFor(r, d, req.Number)
-	if rec == nil {
-		return
-	}
-	s.spawn(func() {
-		if err := s.recPush(ctx, d, rec, &req); err != nil {
-			r.fail(err)
-			return
-		}
-		r.reply(nil)
-	})
+	s.spawnReply(r, func() (proto.Payload, error) { return nil, s.recPush(ctx, d, rec, &req) })
 }
 
 // recPush stores a batch of a recovery's push: durable records where they
@@ -448,21 +436,11 @@ func (s *Service) handleRecThaw(ctx context.Context, r request) {
 	if !r.decode(&req) {
 		return
 	}
-	d := s.lookupOrFail(r, req.DBID)
+	d, rec := s.recLookup(r, req.DBID, req.Number)
 	if d == nil {
 		return
 	}
-	rec := s.recFor(r, d, req.Number)
-	if rec == nil {
-		return
-	}
-	s.spawn(func() {
-		if err := s.recThaw(ctx, d, rec, &req); err != nil {
-			r.fail(err)
-			return
-		}
-		r.reply(nil)
-	})
+	s.spawnReply(r, func() (proto.Payload, error) { return nil, s.recThaw(ctx, d, rec, &req) })
 }
 
 // recThaw ends a database's recovery on this node: it drops the copies

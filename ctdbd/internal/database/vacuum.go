@@ -97,14 +97,7 @@ func (s *Service) handleVacuumScan(ctx context.Context, r request) {
 		r.status(proto.StatusInvalid, fmt.Sprintf("database %s is not volatile and is not vacuumed", d.name))
 		return
 	}
-	s.spawn(func() {
-		b, err := s.vacuumScan(ctx, d, &req)
-		if err != nil {
-			r.fail(err)
-			return
-		}
-		r.reply(b)
-	})
+	s.spawnReply(r, func() (proto.Payload, error) { return s.vacuumScan(ctx, d, &req) })
 }
 
 // vacuumScan finds up to req.Max tombstones this node is the data master
@@ -178,15 +171,10 @@ func (s *Service) handleVacuumDelete(ctx context.Context, r request) {
 	if d == nil {
 		return
 	}
-	s.spawn(func() {
+	s.spawnReply(r, func() (proto.Payload, error) {
 		cctx, cancel := context.WithTimeout(ctx, s.controlTimeout())
 		defer cancel()
-		res, err := s.vacuumDelete(cctx, d, &req)
-		if err != nil {
-			r.fail(err)
-			return
-		}
-		r.reply(res)
+		return s.vacuumDelete(cctx, d, &req)
 	})
 }
 
@@ -344,14 +332,7 @@ func (s *Service) handleVacuumCompact(ctx context.Context, r request) {
 	if d == nil {
 		return
 	}
-	s.spawn(func() {
-		res, err := s.vacuumCompact(ctx, d, req.Flags&proto.VacuumForce != 0)
-		if err != nil {
-			r.fail(err)
-			return
-		}
-		r.reply(res)
-	})
+	s.spawnReply(r, func() (proto.Payload, error) { return s.vacuumCompact(ctx, d, req.Flags&proto.VacuumForce != 0) })
 }
 
 // vacuumCompact compacts the database's file when enough of it is free

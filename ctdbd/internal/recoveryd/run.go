@@ -45,7 +45,7 @@ func (s *Service) check(ctx context.Context) {
 	}
 	reqs := s.requests
 	s.requests = nil
-	wait := time.Duration(s.tunables.RerecoveryTimeout)*time.Second - time.Since(s.failedAt)
+	wait := time.Duration(s.tunables.Get().RerecoveryTimeout)*time.Second - time.Since(s.failedAt)
 	s.mu.Unlock()
 	reason := ""
 	if len(reqs) > 0 {
@@ -122,9 +122,7 @@ func (s *Service) needed(ctx context.Context, leader *proto.Leader, nm *proto.No
 }
 
 func (s *Service) stepTimeout() time.Duration {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return time.Duration(max(s.tunables.RecoverTimeout, 1)) * time.Second
+	return time.Duration(max(s.tunables.Get().RecoverTimeout, 1)) * time.Second
 }
 
 // run is one recovery in progress on the leader.
@@ -362,24 +360,15 @@ func (r *run) recoverDB(ctx context.Context, d proto.DBInfo) error {
 		}
 		pushFlags = proto.RecPushStage
 	default:
-		m := recovery.NewMerge()
-		var mu sync.Mutex
-		_, errs := callAll(ctx, r.parts, func(ctx context.Context, pnn uint32) (*struct{}, error) {
+		m, err := r.pullAll(ctx, func(pnn uint32) *proto.RecPull {
 			req := &proto.RecPull{DBID: d.DBID, Number: r.number, VNNMap: r.vnn}
 			if !trusted[pnn] {
 				req.Flags = proto.RecPullWipe
 				s.log.Info("copy not trusted (node missed a recovery or was inactive), wiped", "db", d.Name, "pnn", pnn)
 			}
-			recs, err := r.pull(ctx, pnn, req)
-			if err != nil {
-				return nil, err
-			}
-			mu.Lock()
-			m.Add(pnn, recs)
-			mu.Unlock()
-			return nil, nil
+			return req
 		})
-		if err := firstError(errs); err != nil {
+		if err != nil {
 			return err
 		}
 		pushes = m.Split(&r.vnn)
@@ -446,10 +435,26 @@ func (t *stepTimer) String() string { return strings.Join(t.steps, " ") }
 // database: every node's, since they survive a node's absence, and each
 // node keeps of the merged records those newer than its own.
 func (r *run) recoverDurable(ctx context.Context, d proto.DBInfo) error {
+	m, err := r.pullAll(ctx, func(uint32) *proto.RecPull {
+		return &proto.RecPull{DBID: d.DBID, Number: r.number, Flags: proto.RecPullDurable}
+	})
+	if err != nil {
+		return err
+	}
+	all := m.All()
+	_, errs := callAll(ctx, r.parts, func(ctx context.Context, pnn uint32) (*struct{}, error) {
+		return nil, r.push(ctx, pnn, d.DBID, proto.RecPushDurable, all)
+	})
+	return firstError(errs)
+}
+
+// pullAll pulls every participant's copy at once, as req says for each,
+// and merges them.
+func (r *run) pullAll(ctx context.Context, req func(pnn uint32) *proto.RecPull) (*recovery.Merge, error) {
 	m := recovery.NewMerge()
 	var mu sync.Mutex
 	_, errs := callAll(ctx, r.parts, func(ctx context.Context, pnn uint32) (*struct{}, error) {
-		recs, err := r.pull(ctx, pnn, &proto.RecPull{DBID: d.DBID, Number: r.number, Flags: proto.RecPullDurable})
+		recs, err := r.pull(ctx, pnn, req(pnn))
 		if err != nil {
 			return nil, err
 		}
@@ -458,14 +463,7 @@ func (r *run) recoverDurable(ctx context.Context, d proto.DBInfo) error {
 		mu.Unlock()
 		return nil, nil
 	})
-	if err := firstError(errs); err != nil {
-		return err
-	}
-	all := m.All()
-	_, errs = callAll(ctx, r.parts, func(ctx context.Context, pnn uint32) (*struct{}, error) {
-		return nil, r.push(ctx, pnn, d.DBID, proto.RecPushDurable, all)
-	})
-	return firstError(errs)
+	return m, firstError(errs)
 }
 
 // pull reads a node's whole copy, batch by batch.

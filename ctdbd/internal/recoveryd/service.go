@@ -23,7 +23,6 @@ import (
 	"sync"
 	"time"
 
-	"gctdb/ctdbd/internal/config"
 	"gctdb/ctdbd/internal/node"
 	"gctdb/ctdbd/internal/service"
 	"gctdb/transportd/proto"
@@ -39,10 +38,11 @@ type Service struct {
 	wake chan struct{}
 	work sync.WaitGroup
 
-	mu       sync.Mutex
-	leader   proto.Leader
-	nodes    proto.NodeMap
-	tunables config.Tunables
+	tunables service.Tunables
+
+	mu     sync.Mutex
+	leader proto.Leader
+	nodes  proto.NodeMap
 	// requests wait for the next recovery that starts after they came.
 	requests []*request
 	running  bool
@@ -83,10 +83,7 @@ func (s *Service) ID() proto.ServiceID { return proto.ServiceRecovery }
 func (s *Service) Init(ctx context.Context, env *service.Env) error {
 	s.log, s.port, s.pnn = env.Logger, env.Port, env.PNN
 	s.start = time.Now()
-	s.tunables = config.DefaultTunables()
-	if env.Tunables != nil {
-		s.tunables = *env.Tunables
-	}
+	s.tunables.Reset(env)
 	for _, id := range []uint64{proto.SrvIDLeader, proto.SrvIDNodeMap, proto.SrvIDTunables} {
 		if err := s.port.RegisterSrvID(ctx, id); err != nil {
 			return fmt.Errorf("recovery: %w", err)
@@ -97,11 +94,7 @@ func (s *Service) Init(ctx context.Context, env *service.Env) error {
 
 // Reconfigure implements service.Service.
 func (s *Service) Reconfigure(_ context.Context, env *service.Env) error {
-	if env.Tunables != nil {
-		s.mu.Lock()
-		s.tunables = *env.Tunables
-		s.mu.Unlock()
-	}
+	s.tunables.Reset(env)
 	return nil
 }
 
@@ -141,6 +134,9 @@ func (s *Service) Dispatch(ctx context.Context, m *proto.Message) {
 }
 
 func (s *Service) handleEvent(m *proto.Message) {
+	if s.tunables.Apply(m) {
+		return
+	}
 	switch m.Dst.ID {
 	case proto.SrvIDLeader:
 		var l proto.Leader
@@ -160,16 +156,6 @@ func (s *Service) handleEvent(m *proto.Message) {
 		s.nodes = nm
 		s.mu.Unlock()
 		s.poke()
-	case proto.SrvIDTunables:
-		var l proto.TunableList
-		if proto.DecodePayload(m, &l) != nil {
-			return
-		}
-		s.mu.Lock()
-		for _, t := range l.Tunables {
-			s.tunables.Set(t.Name, t.Value)
-		}
-		s.mu.Unlock()
 	}
 }
 
@@ -178,8 +164,9 @@ func (s *Service) handleEvent(m *proto.Message) {
 func (s *Service) handleRecover(ctx context.Context, m *proto.Message, r proto.RecoverRequest) {
 	s.mu.Lock()
 	leader := s.leader
-	timeout := time.Duration(2*s.tunables.RecoverTimeout+s.tunables.RerecoveryTimeout) * time.Second
 	s.mu.Unlock()
+	tun := s.tunables.Get()
+	timeout := time.Duration(2*tun.RecoverTimeout+tun.RerecoveryTimeout) * time.Second
 	if r.Reason == "" {
 		r.Reason = fmt.Sprintf("requested by %s", m.Src.String())
 	}
@@ -293,9 +280,7 @@ func (s *Service) Run(ctx context.Context) error {
 		case <-s.wake:
 		case <-timer.C:
 		}
-		s.mu.Lock()
-		interval := time.Duration(max(s.tunables.RecoverInterval, 1)) * time.Second
-		s.mu.Unlock()
+		interval := time.Duration(max(s.tunables.Get().RecoverInterval, 1)) * time.Second
 		s.check(ctx)
 		timer.Reset(interval)
 	}

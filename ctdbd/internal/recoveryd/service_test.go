@@ -14,7 +14,6 @@ import (
 	"go.uber.org/goleak"
 
 	"gctdb/ctdbd/internal/cluster/fakenet"
-	"gctdb/ctdbd/internal/config"
 	"gctdb/ctdbd/internal/node"
 	"gctdb/ctdbd/internal/service"
 	"gctdb/transportd/proto"
@@ -168,8 +167,6 @@ type testNet struct {
 
 func newTestNet(t *testing.T, failVerifyAt int, failFreezeOn int) *testNet {
 	tn := &testNet{j: &journal{}}
-	tunables := config.DefaultTunables()
-	tunables.RerecoveryTimeout = 1
 	tn.Net = fakenet.New(t, 3, "", func(pnn uint32) []service.Service {
 		c := &fakeCluster{j: tn.j}
 		if pnn == 0 {

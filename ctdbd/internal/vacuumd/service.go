@@ -20,7 +20,6 @@ import (
 	"sync"
 	"time"
 
-	"gctdb/ctdbd/internal/config"
 	"gctdb/ctdbd/internal/service"
 	"gctdb/transportd/proto"
 	"gctdb/transportd/rpc"
@@ -39,8 +38,9 @@ type Service struct {
 	runMu     sync.Mutex
 	schedules map[uint32]*vacuum.Schedule
 
+	tunables service.Tunables
+
 	mu       sync.Mutex
-	tunables config.Tunables
 	counters map[string]uint64
 	latency  proto.Latency
 	start    time.Time
@@ -60,10 +60,7 @@ func (s *Service) ID() proto.ServiceID { return proto.ServiceVacuum }
 func (s *Service) Init(ctx context.Context, env *service.Env) error {
 	s.log, s.port, s.pnn = env.Logger, env.Port, env.PNN
 	s.start = time.Now()
-	s.tunables = config.DefaultTunables()
-	if env.Tunables != nil {
-		s.tunables = *env.Tunables
-	}
+	s.tunables.Reset(env)
 	if err := s.port.RegisterSrvID(ctx, proto.SrvIDTunables); err != nil {
 		return fmt.Errorf("vacuum: %w", err)
 	}
@@ -72,29 +69,14 @@ func (s *Service) Init(ctx context.Context, env *service.Env) error {
 
 // Reconfigure implements service.Service.
 func (s *Service) Reconfigure(_ context.Context, env *service.Env) error {
-	if env.Tunables != nil {
-		s.mu.Lock()
-		s.tunables = *env.Tunables
-		s.mu.Unlock()
-	}
+	s.tunables.Reset(env)
 	return nil
 }
 
 // Dispatch implements service.Service.
 func (s *Service) Dispatch(ctx context.Context, m *proto.Message) {
 	if m.Dst.Service == proto.ServiceMessage {
-		if m.Dst.ID != proto.SrvIDTunables {
-			return
-		}
-		var l proto.TunableList
-		if proto.DecodePayload(m, &l) != nil {
-			return
-		}
-		s.mu.Lock()
-		for _, t := range l.Tunables {
-			s.tunables.Set(t.Name, t.Value)
-		}
-		s.mu.Unlock()
+		s.tunables.Apply(m)
 		return
 	}
 	switch m.Opcode {
@@ -125,9 +107,7 @@ func (s *Service) Dispatch(ctx context.Context, m *proto.Message) {
 func (s *Service) Run(ctx context.Context) error {
 	defer s.work.Wait()
 	for {
-		s.mu.Lock()
-		interval := vacuum.Interval(s.tunables.VacuumInterval)
-		s.mu.Unlock()
+		interval := vacuum.Interval(s.tunables.Get().VacuumInterval)
 		if interval == 0 {
 			// Vacuuming is off; look again later in case it is turned on.
 			interval = 10 * time.Second
@@ -137,10 +117,7 @@ func (s *Service) Run(ctx context.Context) error {
 			return nil
 		case <-time.After(interval):
 		}
-		s.mu.Lock()
-		on := s.tunables.VacuumInterval > 0
-		s.mu.Unlock()
-		if on {
+		if s.tunables.Get().VacuumInterval > 0 {
 			if _, err := s.run(ctx, 0, 0); err != nil && ctx.Err() == nil {
 				s.log.Warn("vacuum run failed", "err", err)
 			}
@@ -157,9 +134,8 @@ func (s *Service) run(ctx context.Context, dbid, flags uint32) (*proto.VacuumRep
 	if err := s.callDB(ctx, s.pnn, proto.OpGetDBMap, nil, &dbm); err != nil {
 		return nil, fmt.Errorf("list databases: %w", err)
 	}
-	s.mu.Lock()
-	fastPath, maxRun := s.tunables.VacuumFastPathCount, time.Duration(max(s.tunables.VacuumMaxRunTime, 1))*time.Second
-	s.mu.Unlock()
+	tun := s.tunables.Get()
+	fastPath, maxRun := tun.VacuumFastPathCount, time.Duration(max(tun.VacuumMaxRunTime, 1))*time.Second
 	rep := &proto.VacuumReport{}
 	for _, d := range dbm.DBs {
 		if d.Flags&(proto.DBFlagPersistent|proto.DBFlagReplicated) != 0 || (dbid != 0 && d.DBID != dbid) {
