@@ -270,6 +270,10 @@ func (s *Service) txLock(ctx context.Context, d *db, token uint64) (master, gen 
 		}
 	} else {
 		err = s.call(ctx, master, proto.OpTxLock, &req, nil)
+		if err != nil && gone(err) {
+			// The recovery that follows names a new master.
+			err = statusErr(proto.OpTxLock, proto.StatusBusy, "transaction master %d is gone (%v); the cluster recovers, start the transaction again", master, err)
+		}
 	}
 	if err != nil {
 		s.txUnlock(d.id, master, token)
@@ -455,10 +459,15 @@ func (s *Service) commit(ctx context.Context, d *db, gen uint32, writes []proto.
 			}
 		}
 		s.callAll(cctx, staged, proto.OpTxAbort, &ref, func() error { s.abortPrepared(ref.TxID); return nil })
-		if proto.StatusOf(err) == proto.StatusConflict {
+		switch {
+		case proto.StatusOf(err) == proto.StatusConflict:
 			// A node is at another sequence number: only a recovery
 			// brings the copies together again.
 			s.askRecovery(fmt.Sprintf("sequence numbers of %s differ: %v", d.name, err))
+			err = statusErr(proto.OpTransCommit, proto.StatusBusy, "%v; the cluster recovers, start the transaction again", err)
+		case gone(err):
+			// Nothing was applied; the recovery that follows the node's
+			// departure lets the transaction run without it.
 			err = statusErr(proto.OpTransCommit, proto.StatusBusy, "%v; the cluster recovers, start the transaction again", err)
 		}
 		return 0, err

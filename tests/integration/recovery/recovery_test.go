@@ -4,6 +4,8 @@ package recovery
 
 import (
 	"fmt"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -201,5 +203,71 @@ loop:
 	for i := 1; i < 3; i++ {
 		assert.Equal(t, seq, ctdbOK(t, c, i, "getdbseqnum", "rec_trans.tdb"), "node %d", i)
 		assert.Equal(t, val, ctdbOK(t, c, i, "pfetch", "rec_trans.tdb", "testkey"), "node %d", i)
+	}
+}
+
+// TestTransaction010LoopWhileANodeDies is transaction.010:
+// transaction_loop keeps running correctly on two nodes while the third
+// is killed (kill -9) and restarted; afterwards every node, the
+// restarted one included, has the same data.
+func TestTransaction010LoopWhileANodeDies(t *testing.T) {
+	t.Parallel()
+	c := cluster(t, 7, 3)
+	ctdbOK(t, c, 0, "attach", "rec_trans10.tdb", "persistent")
+	done := make(chan []localdaemons.Result, 1)
+	go func() {
+		res := make([]localdaemons.Result, 2)
+		var wg sync.WaitGroup
+		for i := 0; i < 2; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				res[i] = c.Run(i, "transaction_loop", "-n", "2", "-t", "15", "-D", "rec_trans10.tdb", "-T", "persistent", "-k", "testkey")
+			}()
+		}
+		wg.Wait()
+		done <- res
+	}()
+	seqnum := func() uint64 {
+		r := c.Ctdb(0, "getdbseqnum", "rec_trans10.tdb")
+		n, _ := strconv.ParseUint(strings.TrimPrefix(strings.TrimSpace(r.Stdout), "0x"), 16, 64)
+		return n
+	}
+	// progressed waits until the loops have committed a few more
+	// transactions, or have ended.
+	var res []localdaemons.Result
+	progressed := func() bool {
+		from := seqnum()
+		for {
+			select {
+			case res = <-done:
+				return false
+			case <-time.After(20 * time.Millisecond):
+			}
+			if seqnum() >= from+5 {
+				return true
+			}
+		}
+	}
+	kills := 0
+	for progressed() {
+		before, _, _ := generation(c, 0)
+		c.Kill(2)
+		kills++
+		before = waitRecovered(t, c, []int{0, 1}, before)
+		c.Start(2)
+		waitRecovered(t, c, allNodes(c), before)
+	}
+	t.Logf("node 2 killed %d times during the loop", kills)
+	assert.GreaterOrEqual(t, kills, 2)
+	for i, r := range res {
+		require.Zero(t, r.Exit, "node %d: %s%s", i, r.Stdout, r.Stderr)
+	}
+	waitRecovered(t, c, allNodes(c), 0)
+	seq := ctdbOK(t, c, 0, "getdbseqnum", "rec_trans10.tdb")
+	val := ctdbOK(t, c, 0, "pfetch", "rec_trans10.tdb", "testkey")
+	for i := 1; i < 3; i++ {
+		assert.Equal(t, seq, ctdbOK(t, c, i, "getdbseqnum", "rec_trans10.tdb"), "node %d", i)
+		assert.Equal(t, val, ctdbOK(t, c, i, "pfetch", "rec_trans10.tdb", "testkey"), "node %d", i)
 	}
 }
