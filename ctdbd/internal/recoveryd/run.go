@@ -113,12 +113,22 @@ func (s *Service) needed(ctx context.Context, leader *proto.Leader, nm *proto.No
 			return fmt.Sprintf("node %d has %d databases of another generation", n.PNN, n.StaleDBs)
 		}
 	}
-	for pnn, missing := range recovery.MissingDBs(dbs) {
-		if len(missing) > 0 {
-			return fmt.Sprintf("node %d lacks database %s", pnn, missing[0].Name)
+	// An attach reaches the nodes one after the other: a database is
+	// missing for a recovery only if it was missing at the previous check
+	// as well.
+	missing := make(map[string]bool)
+	reason := ""
+	for pnn, dbs := range recovery.MissingDBs(dbs) {
+		for _, d := range dbs {
+			k := fmt.Sprintf("node %d lacks database %s", pnn, d.Name)
+			missing[k] = true
+			if s.prevMissing[k] {
+				reason = k
+			}
 		}
 	}
-	return ""
+	s.prevMissing = missing
+	return reason
 }
 
 func (s *Service) stepTimeout() time.Duration {

@@ -55,8 +55,11 @@ type Service struct {
 	lastParts []uint32
 	failedAt  time.Time
 	gateOpen  bool
-	stats     stats
-	start     time.Time
+	// prevMissing are the databases nodes lacked at the previous check
+	// (only the Run loop uses it).
+	prevMissing map[string]bool
+	stats       stats
+	start       time.Time
 }
 
 type request struct {
