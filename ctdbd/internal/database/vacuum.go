@@ -3,6 +3,7 @@ package database
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -101,7 +102,7 @@ func (s *Service) handleVacuumScan(ctx context.Context, r request) {
 }
 
 // vacuumScan finds up to req.Max tombstones this node is the data master
-// of: from the delete queue, or, for a full scan, from the copy in key
+// of: from the delete queue, or, for a full scan, from its stores in key
 // order after req.Cursor.
 func (s *Service) vacuumScan(ctx context.Context, d *db, req *proto.VacuumScan) (*proto.VacuumBatch, error) {
 	limit := int(req.Max)
@@ -109,41 +110,19 @@ func (s *Service) vacuumScan(ctx context.Context, d *db, req *proto.VacuumScan) 
 		limit = vacuum.BatchSize
 	}
 	b := &proto.VacuumBatch{DBID: d.id, Generation: d.generation(), Flags: req.Flags & proto.VacuumFull}
-	tombstone := func(h proto.RecordHeader) bool {
-		return h.Flags&proto.RecFlagDeleted != 0 && h.DMaster == s.pnn
-	}
 	if req.Flags&proto.VacuumFull == 0 {
 		for _, e := range d.vac.queue.Take(limit) {
 			rec, found, err := d.read(e.Key)
 			if err != nil {
 				return nil, err
 			}
-			if found && tombstone(rec.Header) {
+			if found && s.ownTombstone(rec.Header) {
 				b.Records = append(b.Records, proto.VacuumRecord{Key: e.Key, RSN: rec.Header.RSN, DMaster: s.pnn})
 			}
 		}
 		b.More = d.vac.queue.Len() > 0
-	} else {
-		var last []byte
-		err := d.store.Records(ctx, tdb.DefaultBatch, func(recs []tdb.Record) error {
-			for _, tr := range recs {
-				if len(req.Cursor) > 0 && bytes.Compare(tr.Key, req.Cursor) <= 0 {
-					continue
-				}
-				if len(b.Records) == limit {
-					b.More, b.Cursor = true, last
-					return tdb.ErrStopTraverse
-				}
-				last = tr.Key
-				if h := toProto(tr).Header; tombstone(h) {
-					b.Records = append(b.Records, proto.VacuumRecord{Key: tr.Key, RSN: h.RSN, DMaster: s.pnn})
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			return nil, fmt.Errorf("vacuum scan of %s: %w", d.name, err)
-		}
+	} else if err := s.vacuumFullScan(ctx, d, req.Cursor, limit, b); err != nil {
+		return nil, err
 	}
 	if len(req.Cursor) == 0 {
 		d.vac.count(func(c *proto.VacuumCounters) {
@@ -160,6 +139,57 @@ func (s *Service) vacuumScan(ctx context.Context, d *db, req *proto.VacuumScan) 
 	}
 	d.vac.count(func(c *proto.VacuumCounters) { c.Candidates += uint64(len(b.Records)) })
 	return b, nil
+}
+
+// ownTombstone reports whether h is a deleted record this node is the
+// data master of: this node's to vacuum.
+func (s *Service) ownTombstone(h proto.RecordHeader) bool {
+	return h.Flags&proto.RecFlagDeleted != 0 && h.DMaster == s.pnn
+}
+
+// vacuumFullScan fills b with up to limit tombstones this node is the
+// data master of, from its copy and then, for a per-record-persistent
+// database, from its durable store (a durable tombstone outlives the
+// volatile one when that was vacuumed while a node was down). The cursor
+// is the store's index followed by the last key looked at.
+func (s *Service) vacuumFullScan(ctx context.Context, d *db, cursor []byte, limit int, b *proto.VacuumBatch) error {
+	stores := []*tdb.DB{d.store}
+	if d.durable != nil {
+		stores = append(stores, d.durable)
+	}
+	phase, after := 0, []byte(nil)
+	if len(cursor) > 0 {
+		phase, after = int(cursor[0]), cursor[1:]
+	}
+	seen := make(map[string]bool)
+	for ; phase < len(stores); phase, after = phase+1, nil {
+		var last []byte
+		err := stores[phase].Records(ctx, tdb.DefaultBatch, func(recs []tdb.Record) error {
+			for _, tr := range recs {
+				if after != nil && bytes.Compare(tr.Key, after) <= 0 {
+					continue
+				}
+				if len(b.Records) == limit {
+					b.More, b.Cursor = true, append([]byte{byte(phase)}, last...)
+					return tdb.ErrStopTraverse
+				}
+				last = tr.Key
+				h := toProto(tr).Header
+				if s.ownTombstone(h) && !seen[string(tr.Key)] {
+					seen[string(tr.Key)] = true
+					b.Records = append(b.Records, proto.VacuumRecord{Key: tr.Key, RSN: h.RSN, DMaster: s.pnn})
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("vacuum scan of %s: %w", d.name, err)
+		}
+		if b.More {
+			return nil
+		}
+	}
+	return nil
 }
 
 func (s *Service) handleVacuumDelete(ctx context.Context, r request) {
@@ -203,6 +233,10 @@ func (s *Service) vacuumDelete(ctx context.Context, d *db, b *proto.VacuumBatch)
 	}()
 	kept := make([]bool, len(cands))
 	req := proto.VacuumBatch{DBID: d.id, Generation: v.Generation, Records: cands}
+	durable := d.durable != nil && s.everyNodeActive()
+	if durable {
+		req.Flags = proto.VacuumDurable
+	}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	for _, pnn := range s.activeNodes() {
@@ -239,7 +273,7 @@ func (s *Service) vacuumDelete(ctx context.Context, d *db, b *proto.VacuumBatch)
 			mine = append(mine, rec)
 		}
 	}
-	local := uint32(len(s.tryDelete(d, mine)))
+	local := uint32(len(s.tryDelete(d, mine, durable)))
 	res.Skipped += local
 	res.Deleted = uint32(len(mine)) - local
 	d.vac.count(func(c *proto.VacuumCounters) {
@@ -274,24 +308,25 @@ func (s *Service) handleVacuumTryDelete(_ context.Context, r request) {
 		r.status(proto.StatusBusy, fmt.Sprintf("database %s is in generation %d, not %d, or recovering", d.name, d.generation(), req.Generation))
 		return
 	}
-	s.spawn(func() { r.reply(&proto.VacuumKept{Indexes: s.tryDelete(d, req.Records)}) })
+	durable := req.Flags&proto.VacuumDurable != 0
+	s.spawn(func() { r.reply(&proto.VacuumKept{Indexes: s.tryDelete(d, req.Records, durable)}) })
 }
 
 // tryDelete drops this node's copies of records being vacuumed and
 // returns the indexes of those it kept: a copy newer than the deletion
 // (the record was re-created or migrated since), a live copy this node is
 // the data master of, or a record somebody holds locked.
-func (s *Service) tryDelete(d *db, recs []proto.VacuumRecord) []uint32 {
+func (s *Service) tryDelete(d *db, recs []proto.VacuumRecord, durable bool) []uint32 {
 	var kept []uint32
 	for i, rec := range recs {
-		if !s.dropIfVacuumable(d, rec) {
+		if !s.dropIfVacuumable(d, rec, durable) {
 			kept = append(kept, uint32(i))
 		}
 	}
 	return kept
 }
 
-func (s *Service) dropIfVacuumable(d *db, rec proto.VacuumRecord) bool {
+func (s *Service) dropIfVacuumable(d *db, rec proto.VacuumRecord, durable bool) bool {
 	l, ok := d.store.TryLock(rec.Key)
 	if !ok {
 		if rec.DMaster == s.pnn {
@@ -304,21 +339,52 @@ func (s *Service) dropIfVacuumable(d *db, rec proto.VacuumRecord) bool {
 	mu := d.stripe(rec.Key)
 	mu.Lock()
 	defer mu.Unlock()
+	key := fmt.Sprintf("%x", rec.Key)
 	cur, found, err := d.read(rec.Key)
 	switch {
 	case err != nil:
-		d.log.Warn("vacuum: read failed", "key", fmt.Sprintf("%x", rec.Key), "err", err)
+		d.log.Warn("vacuum: read failed", "key", key, "err", err)
 		return false
 	case !found:
-		return true
 	case cur.Header.RSN > rec.RSN:
 		return false
 	case cur.Header.DMaster == s.pnn && cur.Header.Flags&proto.RecFlagDeleted == 0:
 		return false
 	}
+	if durable && d.durable != nil {
+		dc, err := d.durable.Fetch(rec.Key)
+		switch {
+		case errors.Is(err, tdb.ErrNotFound):
+		case err != nil:
+			d.log.Warn("vacuum: read of the durable copy failed", "key", key, "err", err)
+			return false
+		case dc.Header.RSN > rec.RSN || uint32(dc.Header.Flags)&proto.RecFlagDeleted == 0:
+			return false
+		default:
+			if err := d.durable.Delete(rec.Key); err != nil {
+				d.log.Warn("vacuum: delete of the durable copy failed", "key", key, "err", err)
+				return false
+			}
+		}
+	}
+	if !found {
+		return true
+	}
 	if err := d.store.Delete(rec.Key); err != nil {
-		d.log.Warn("vacuum: delete failed", "key", fmt.Sprintf("%x", rec.Key), "err", err)
+		d.log.Warn("vacuum: delete failed", "key", key, "err", err)
 		return false
+	}
+	return true
+}
+
+// everyNodeActive reports whether every node of the cluster is connected
+// and active: only then may durable tombstones go, since a node that is
+// down keeps its durable store and could bring a deleted record back.
+func (s *Service) everyNodeActive() bool {
+	for _, n := range s.nodes.Load().Nodes {
+		if n.Flags&proto.NodeFlagDeleted == 0 && n.Flags&proto.NodeFlagsInactive != 0 {
+			return false
+		}
 	}
 	return true
 }

@@ -203,3 +203,49 @@ func TestVacuum030LockedRecordSkippedThenVacuumed(t *testing.T) {
 		assert.NotContains(t, localKeys(t, ctx, c, i, name), "held", "node %d", i)
 	}
 }
+
+// durableTombstones sums the durable tombstones of a database on nodes.
+func durableTombstones(t *testing.T, ctx context.Context, c *localdaemons.Cluster, nodes []int, name string) uint64 {
+	t.Helper()
+	var n uint64
+	for _, i := range nodes {
+		st, err := c.Client(i).DBStatistics(ctx, client.Local, proto.DBID(name))
+		require.NoError(t, err)
+		n += st.Vacuum.DurableTombstones
+	}
+	return n
+}
+
+// Durable tombstones of a per-record-persistent database are vacuumed
+// only while every node is active: a stopped node keeps its durable
+// store, which must not bring the record back.
+func TestVacuumDurableTombstonesOnlyWithEveryNode(t *testing.T) {
+	t.Parallel()
+	c := cluster(t, 24, 3)
+	ctx := ctx(t)
+	const name = "vacdur.tdb"
+	db, err := c.Client(0).Attach(ctx, name, client.PerRecordPersistent)
+	require.NoError(t, err)
+	rec, err := db.FetchLock(ctx, []byte("handle"))
+	require.NoError(t, err)
+	require.NoError(t, rec.StoreDurable(ctx, []byte("open")))
+	require.NoError(t, db.Delete(ctx, []byte("handle")))
+	require.Positive(t, durableTombstones(t, ctx, c, allNodes(c), name), "the deletion is durable")
+
+	before, _, _ := generation(c, 0)
+	ctdbOK(t, c, 0, "stop", "-n", "2")
+	before = waitRecovered(t, c, []int{0, 1}, before)
+	vacuumAll(t, ctx, c, proto.VacuumFull)
+	assert.Positive(t, durableTombstones(t, ctx, c, []int{0, 1}, name), "kept while node 2 is stopped")
+
+	ctdbOK(t, c, 0, "continue", "-n", "2")
+	waitRecovered(t, c, allNodes(c), before)
+	vacuumAll(t, ctx, c, proto.VacuumFull)
+	assert.Zero(t, durableTombstones(t, ctx, c, allNodes(c), name), "gone once every node is active")
+	for i := 0; i < 3; i++ {
+		r, err := c.Client(i).OpenDB(db.Info()).FetchLock(ctx, []byte("handle"))
+		require.NoError(t, err)
+		assert.False(t, r.Exists(), "node %d", i)
+		require.NoError(t, r.Unlock())
+	}
+}
