@@ -271,3 +271,42 @@ func TestTransaction010LoopWhileANodeDies(t *testing.T) {
 		assert.Equal(t, val, ctdbOK(t, c, i, "pfetch", "rec_trans10.tdb", "testkey"), "node %d", i)
 	}
 }
+
+// TestRecoveryDatabasesIndependent: a client holding a record of one
+// database holds up that database's recovery only; another database is
+// recovered and usable meanwhile, and the recovery finishes once the
+// record is released.
+func TestRecoveryDatabasesIndependent(t *testing.T) {
+	t.Parallel()
+	c := cluster(t, 8, 3)
+	ctx := ctx(t)
+	held, err := c.Client(0).Attach(ctx, "held.tdb", client.Volatile)
+	require.NoError(t, err)
+	ctdbOK(t, c, 0, "attach", "free.tdb")
+	ctdbOK(t, c, 1, "writekey", "free.tdb", "k", "before")
+	lock, err := held.FetchLock(ctx, []byte("busy"))
+	require.NoError(t, err)
+
+	done := make(chan localdaemons.Result, 1)
+	go func() { done <- c.Ctdb(1, "recover") }()
+	require.Eventually(t, func() bool {
+		_, mode, ok := generation(c, 2)
+		return ok && mode == "RECOVERY"
+	}, 30*time.Second, 20*time.Millisecond, "the recovery starts")
+	// free.tdb is recovered and usable while held.tdb waits for its lock.
+	require.Eventually(t, func() bool {
+		r := c.Ctdb(2, "writekey", "free.tdb", "k", "during")
+		return r.Exit == 0
+	}, 30*time.Second, 50*time.Millisecond)
+	assert.Equal(t, "Data: size:6 ptr:[during]\n", ctdbOK(t, c, 0, "readkey", "free.tdb", "k"))
+	select {
+	case r := <-done:
+		t.Fatalf("recovery finished while a record of held.tdb was locked: %+v", r)
+	default:
+	}
+	require.NoError(t, lock.Store(ctx, []byte("released")))
+	r := <-done
+	require.Zero(t, r.Exit, "%s%s", r.Stdout, r.Stderr)
+	waitRecovered(t, c, allNodes(c), 0)
+	assert.Equal(t, "Data: size:8 ptr:[released]\n", ctdbOK(t, c, 2, "readkey", "held.tdb", "busy"))
+}
