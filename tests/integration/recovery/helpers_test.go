@@ -10,9 +10,11 @@ import (
 	"fmt"
 	"regexp"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"gctdb/tests/localdaemons"
@@ -99,4 +101,40 @@ func ctx(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)
 	return ctx
+}
+
+// transactionLoops runs transaction_loop for 15 s on the given nodes
+// against a persistent database and delivers their results once all
+// have ended.
+func transactionLoops(c *localdaemons.Cluster, db string, nodes []int) <-chan []localdaemons.Result {
+	done := make(chan []localdaemons.Result, 1)
+	go func() {
+		res := make([]localdaemons.Result, len(nodes))
+		var wg sync.WaitGroup
+		for k, i := range nodes {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				res[k] = c.Run(i, "transaction_loop", "-n", strconv.Itoa(len(nodes)), "-t", "15", "-D", db, "-T", "persistent", "-k", "testkey")
+			}()
+		}
+		wg.Wait()
+		done <- res
+	}()
+	return done
+}
+
+// requireLoopsConsistent requires every loop to have succeeded and every
+// node to have the same copy of the database.
+func requireLoopsConsistent(t *testing.T, c *localdaemons.Cluster, db string, res []localdaemons.Result) {
+	t.Helper()
+	for i, r := range res {
+		require.Zero(t, r.Exit, "loop %d: %s%s", i, r.Stdout, r.Stderr)
+	}
+	seq := ctdbOK(t, c, 0, "getdbseqnum", db)
+	val := ctdbOK(t, c, 0, "pfetch", db, "testkey")
+	for i := 1; i < c.Nodes; i++ {
+		assert.Equal(t, seq, ctdbOK(t, c, i, "getdbseqnum", db), "node %d", i)
+		assert.Equal(t, val, ctdbOK(t, c, i, "pfetch", db, "testkey"), "node %d", i)
+	}
 }

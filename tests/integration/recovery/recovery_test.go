@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -166,20 +165,7 @@ func TestTransaction003LoopDuringRecoveries(t *testing.T) {
 	t.Parallel()
 	c := cluster(t, 6, 3)
 	ctdbOK(t, c, 0, "attach", "rec_trans.tdb", "persistent")
-	done := make(chan []localdaemons.Result, 1)
-	go func() {
-		res := make([]localdaemons.Result, 3)
-		var wg sync.WaitGroup
-		for i := 0; i < 3; i++ {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				res[i] = c.Run(i, "transaction_loop", "-n", "3", "-t", "15", "-D", "rec_trans.tdb", "-T", "persistent", "-k", "testkey")
-			}()
-		}
-		wg.Wait()
-		done <- res
-	}()
+	done := transactionLoops(c, "rec_trans.tdb", []int{0, 1, 2})
 	var res []localdaemons.Result
 	recoveries := 0
 loop:
@@ -195,15 +181,7 @@ loop:
 	}
 	t.Logf("%d recoveries during the loop", recoveries)
 	assert.Greater(t, recoveries, 2)
-	for i, r := range res {
-		require.Zero(t, r.Exit, "node %d: %s%s", i, r.Stdout, r.Stderr)
-	}
-	seq := ctdbOK(t, c, 0, "getdbseqnum", "rec_trans.tdb")
-	val := ctdbOK(t, c, 0, "pfetch", "rec_trans.tdb", "testkey")
-	for i := 1; i < 3; i++ {
-		assert.Equal(t, seq, ctdbOK(t, c, i, "getdbseqnum", "rec_trans.tdb"), "node %d", i)
-		assert.Equal(t, val, ctdbOK(t, c, i, "pfetch", "rec_trans.tdb", "testkey"), "node %d", i)
-	}
+	requireLoopsConsistent(t, c, "rec_trans.tdb", res)
 }
 
 // TestTransaction010LoopWhileANodeDies is transaction.010:
@@ -214,20 +192,7 @@ func TestTransaction010LoopWhileANodeDies(t *testing.T) {
 	t.Parallel()
 	c := cluster(t, 7, 3)
 	ctdbOK(t, c, 0, "attach", "rec_trans10.tdb", "persistent")
-	done := make(chan []localdaemons.Result, 1)
-	go func() {
-		res := make([]localdaemons.Result, 2)
-		var wg sync.WaitGroup
-		for i := 0; i < 2; i++ {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				res[i] = c.Run(i, "transaction_loop", "-n", "2", "-t", "15", "-D", "rec_trans10.tdb", "-T", "persistent", "-k", "testkey")
-			}()
-		}
-		wg.Wait()
-		done <- res
-	}()
+	done := transactionLoops(c, "rec_trans10.tdb", []int{0, 1})
 	seqnum := func() uint64 {
 		r := c.Ctdb(0, "getdbseqnum", "rec_trans10.tdb")
 		n, _ := strconv.ParseUint(strings.TrimPrefix(strings.TrimSpace(r.Stdout), "0x"), 16, 64)
@@ -260,16 +225,8 @@ func TestTransaction010LoopWhileANodeDies(t *testing.T) {
 	}
 	t.Logf("node 2 killed %d times during the loop", kills)
 	assert.GreaterOrEqual(t, kills, 2)
-	for i, r := range res {
-		require.Zero(t, r.Exit, "node %d: %s%s", i, r.Stdout, r.Stderr)
-	}
 	waitRecovered(t, c, allNodes(c), 0)
-	seq := ctdbOK(t, c, 0, "getdbseqnum", "rec_trans10.tdb")
-	val := ctdbOK(t, c, 0, "pfetch", "rec_trans10.tdb", "testkey")
-	for i := 1; i < 3; i++ {
-		assert.Equal(t, seq, ctdbOK(t, c, i, "getdbseqnum", "rec_trans10.tdb"), "node %d", i)
-		assert.Equal(t, val, ctdbOK(t, c, i, "pfetch", "rec_trans10.tdb", "testkey"), "node %d", i)
-	}
+	requireLoopsConsistent(t, c, "rec_trans10.tdb", res)
 }
 
 // TestRecoveryDatabasesIndependent: a client holding a record of one
