@@ -76,6 +76,7 @@ func (x *cli) commands() []*command {
 		persistentCommands(),
 		backupCommands(),
 		adminCommands(),
+		recoveryCommands(),
 	} {
 		all = append(all, family...)
 	}

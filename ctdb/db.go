@@ -8,6 +8,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"time"
 
 	"gctdb/ctdbd/client"
 	"gctdb/transportd/proto"
@@ -217,8 +218,56 @@ func runGetdbmap(ctx context.Context, r *request) (view, error) {
 	return v, nil
 }
 
-// dbStatusView is getdbstatus.
-type dbStatusView struct{ dbView }
+// dbStatusView is getdbstatus; gctdb adds the vacuuming counters of
+// volatile databases after CTDB's lines.
+type dbStatusView struct {
+	dbView
+	Vacuum *vacuumView `json:"vacuum,omitempty"`
+}
+
+// vacuumView is a database's vacuuming on one node.
+type vacuumView struct {
+	FastRuns          uint64     `json:"fast_runs"`
+	FullRuns          uint64     `json:"full_runs"`
+	Candidates        uint64     `json:"candidates"`
+	Deleted           uint64     `json:"deleted"`
+	Skipped           uint64     `json:"skipped"`
+	Failed            uint64     `json:"failed"`
+	Compactions       uint64     `json:"compactions"`
+	BytesFreed        uint64     `json:"bytes_freed"`
+	Tombstones        uint64     `json:"tombstones"`
+	DurableTombstones uint64     `json:"durable_tombstones"`
+	LastRun           *time.Time `json:"last_run"`
+}
+
+func newVacuumView(c proto.VacuumCounters) *vacuumView {
+	v := &vacuumView{FastRuns: c.FastRuns, FullRuns: c.FullRuns, Candidates: c.Candidates, Deleted: c.Deleted, Skipped: c.Skipped,
+		Failed: c.Failed, Compactions: c.Compactions, BytesFreed: c.BytesFreed, Tombstones: c.Tombstones, DurableTombstones: c.DurableTombstones}
+	if c.LastRun != 0 {
+		t := c.LastRun.Time().UTC()
+		v.LastRun = &t
+	}
+	return v
+}
+
+// writeText prints the counters as a section of lines indented under
+// title, in the style of CTDB's statistics.
+func (v *vacuumView) writeText(w io.Writer, title string) {
+	fmt.Fprintln(w, title)
+	for _, f := range []struct {
+		name string
+		v    uint64
+	}{{"fast_runs", v.FastRuns}, {"full_runs", v.FullRuns}, {"candidates", v.Candidates}, {"deleted", v.Deleted},
+		{"skipped", v.Skipped}, {"failed", v.Failed}, {"compactions", v.Compactions}, {"bytes_freed", v.BytesFreed},
+		{"tombstones", v.Tombstones}, {"durable_tombstones", v.DurableTombstones}} {
+		fmt.Fprintf(w, "     %-22s%10d\n", f.name, f.v)
+	}
+	last := "never"
+	if v.LastRun != nil {
+		last = v.LastRun.Format(time.RFC3339)
+	}
+	fmt.Fprintf(w, "     %-22s%10s\n", "last_run", last)
+}
 
 func (v *dbStatusView) writeText(w io.Writer) {
 	yes := func(b bool) string {
@@ -233,6 +282,9 @@ func (v *dbStatusView) writeText(w io.Writer) {
 		fmt.Fprintln(w, "PER_RECORD_PERSISTENT: yes")
 	}
 	fmt.Fprintf(w, "HEALTH: %s\n", v.Health)
+	if v.Vacuum != nil {
+		v.Vacuum.writeText(w, "VACUUM:")
+	}
 }
 
 func runGetdbstatus(ctx context.Context, r *request) (view, error) {
@@ -240,7 +292,15 @@ func runGetdbstatus(ctx context.Context, r *request) (view, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &dbStatusView{newDBView(info)}, nil
+	v := &dbStatusView{dbView: newDBView(info)}
+	if info.Flags&(proto.DBFlagPersistent|proto.DBFlagReplicated) == 0 {
+		st, err := r.c.DBStatistics(ctx, r.pnn, info.DBID)
+		if err != nil {
+			return nil, err
+		}
+		v.Vacuum = newVacuumView(st.Vacuum)
+	}
+	return v, nil
 }
 
 func runAttach(ctx context.Context, r *request) (view, error) {
@@ -547,6 +607,7 @@ type dbStatisticsView struct {
 	Records       uint64        `json:"records"`
 	FileSize      uint64        `json:"file_size"`
 	LiveBytes     uint64        `json:"live_bytes"`
+	Vacuum        *vacuumView   `json:"vacuum"`
 }
 
 type lockStatsView struct {
@@ -597,6 +658,7 @@ func (v *dbStatisticsView) writeText(w io.Writer) {
 	for _, k := range v.HotKeys {
 		fmt.Fprintf(w, "     Count:%d Key:%s\n", k.Count, k.Key)
 	}
+	v.Vacuum.writeText(w, " vacuum")
 }
 
 func runDbstatistics(ctx context.Context, r *request) (view, error) {
@@ -617,6 +679,7 @@ func runDbstatistics(ctx context.Context, r *request) (view, error) {
 		HotKeys:      make([]hotKeyView, 10),
 		MigrationsIn: st.MigrationsIn, MigrationsOut: st.MigrationsOut,
 		Records: st.Records, FileSize: st.FileSize, LiveBytes: st.LiveBytes,
+		Vacuum: newVacuumView(st.Vacuum),
 	}
 	// CTDB always lists ten hot keys, unused ones empty.
 	for i, k := range st.HotKeys {

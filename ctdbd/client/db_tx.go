@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"time"
 
 	"gctdb/transportd/proto"
 )
@@ -23,6 +24,10 @@ type Tx struct {
 // latest committed state; the commit applies the writes on every active
 // node or on none. It returns the database's new sequence number. When
 // fn returns an error nothing is written and that error is returned.
+//
+// A transaction the cluster refuses because it is recovering (status
+// busy: nothing of it was applied anywhere) is run again, fn included,
+// after a short pause, until ctx ends, as CTDB's client library does.
 func (db *DB) Transaction(ctx context.Context, fn func(tx *Tx) error) (seqnum uint64, err error) {
 	if db.Type() != Persistent && db.Type() != Replicated {
 		return 0, fmt.Errorf("%s: %w", db.info.Name, ErrNotTransactional)
@@ -30,6 +35,21 @@ func (db *DB) Transaction(ctx context.Context, fn func(tx *Tx) error) (seqnum ui
 	if err := db.local(); err != nil {
 		return 0, err
 	}
+	for pause := 5 * time.Millisecond; ; pause = min(2*pause, 200*time.Millisecond) {
+		seqnum, err = db.transaction(ctx, fn)
+		if proto.StatusOf(err) != proto.StatusBusy {
+			return seqnum, err
+		}
+		select {
+		case <-ctx.Done():
+			return 0, err
+		case <-time.After(pause):
+		}
+	}
+}
+
+// transaction is one attempt of Transaction.
+func (db *DB) transaction(ctx context.Context, fn func(tx *Tx) error) (seqnum uint64, err error) {
 	start := proto.TransStart{DBID: db.info.DBID, Timeout: timeoutMillis(ctx)}
 	for {
 		start.Token = rand.Uint64()

@@ -35,7 +35,9 @@ import (
 	"gctdb/ctdbd/internal/logging"
 	"gctdb/ctdbd/internal/membership"
 	"gctdb/ctdbd/internal/node"
+	"gctdb/ctdbd/internal/recoveryd"
 	"gctdb/ctdbd/internal/service"
+	"gctdb/ctdbd/internal/vacuumd"
 	"gctdb/eventscripts"
 	"gctdb/transportd/proto"
 	"gctdb/transportd/rpc"
@@ -292,7 +294,7 @@ func runCtdbd(ctx context.Context, st *setup, logger *logging.Logger, stop conte
 			return logger.SetLevel(lv)
 		},
 		Version: client.Version,
-		Gates:   []string{node.GateSetup, node.GateStartup},
+		Gates:   []string{node.GateSetup, node.GateFirstRecovery, node.GateStartup},
 	})
 	host := service.NewHost(attach, service.Env{
 		Logger:   log,
@@ -309,6 +311,8 @@ func runCtdbd(ctx context.Context, st *setup, logger *logging.Logger, stop conte
 		failover.New(failover.Options{PublicAddressesFile: st.paths.PublicAddressesFile(), Disabled: st.cfg.FailoverDisabled()}),
 		cluster.New(cluster.Options{}),
 		banning.New(),
+		recoveryd.New(),
+		vacuumd.New(),
 	)
 
 	hostCtx, stopHost := context.WithCancel(context.WithoutCancel(ctx))
@@ -451,7 +455,7 @@ func startTransport(ctx context.Context, st *setup, log *slog.Logger) (service.A
 }
 
 // serviceIDs are the services ctdbd hosts.
-var serviceIDs = []proto.ServiceID{proto.ServiceNode, proto.ServiceMembership, proto.ServiceDatabase, proto.ServiceCluster, proto.ServiceBanning, proto.ServiceEvent, proto.ServiceFailover}
+var serviceIDs = []proto.ServiceID{proto.ServiceNode, proto.ServiceMembership, proto.ServiceDatabase, proto.ServiceCluster, proto.ServiceBanning, proto.ServiceRecovery, proto.ServiceVacuum, proto.ServiceEvent, proto.ServiceFailover}
 
 func connectTransportd(ctx context.Context, st *setup, log *slog.Logger) (service.AttachFunc, transportHandle, error) {
 	// transportd may still be starting; wait for it a little.

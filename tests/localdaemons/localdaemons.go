@@ -407,13 +407,16 @@ type Result struct {
 // Run runs a command in node i's environment.
 func (c *Cluster) Run(i int, name string, args ...string) Result {
 	c.t.Helper()
-	cmd := exec.Command(name, args...)
-	cmd.Env = c.NodeEnv(i)
+	path := name
 	if !strings.Contains(name, "/") {
 		if p, err := exec.LookPath(filepath.Join(c.Bin, name)); err == nil {
-			cmd.Path = p
+			path = p
 		}
 	}
+	// exec.Command remembers a failed PATH lookup of a bare name, so the
+	// path is chosen first.
+	cmd := exec.Command(path, args...)
+	cmd.Env = c.NodeEnv(i)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
@@ -505,7 +508,10 @@ func (c *Cluster) WaitFlags(by []int, of int, timeout time.Duration, ok func(uin
 	}
 }
 
-// WaitAllOK waits until every node sees every node with no flags.
+// WaitAllOK waits until every node sees every node with no flags, and
+// the recovery that follows has taken every node in: all are RUNNING,
+// in recovery mode NORMAL and in the same generation, as CTDB's tests
+// wait for a healthy cluster.
 func (c *Cluster) WaitAllOK(timeout time.Duration) (time.Duration, error) {
 	start := time.Now()
 	all := make([]int, c.Nodes)
@@ -518,5 +524,52 @@ func (c *Cluster) WaitAllOK(timeout time.Duration) (time.Duration, error) {
 			return time.Since(start), err
 		}
 	}
-	return time.Since(start), nil
+	var last error
+	for {
+		if last = c.recovered(all); last == nil {
+			return time.Since(start), nil
+		}
+		if time.Since(start) > timeout {
+			return time.Since(start), fmt.Errorf("nodes not recovered together within %v: %w", timeout, last)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// recovered reports why the nodes are not all RUNNING, in recovery mode
+// NORMAL and in one generation (nil when they are).
+func (c *Cluster) recovered(nodes []int) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var gen uint32
+	for k, i := range nodes {
+		cl, err := client.Connect(ctx, c.Socket(i))
+		if err != nil {
+			return err
+		}
+		rs, err := cl.Runstate(ctx, client.Local)
+		if err == nil && rs != proto.RunstateRunning {
+			err = fmt.Errorf("node %d is in runstate %v", i, rs)
+		}
+		var mode uint32
+		if err == nil {
+			mode, err = cl.RecoveryMode(ctx, client.Local)
+		}
+		if err == nil && mode != proto.RecModeNormal {
+			err = fmt.Errorf("node %d is recovering", i)
+		}
+		var v *proto.VNNMap
+		if err == nil {
+			v, err = cl.VNNMap(ctx, client.Local)
+		}
+		cl.Close()
+		if err != nil {
+			return err
+		}
+		if k > 0 && v.Generation != gen {
+			return fmt.Errorf("node %d is in generation %d, not %d", i, v.Generation, gen)
+		}
+		gen = v.Generation
+	}
+	return nil
 }

@@ -107,6 +107,58 @@ const (
 	// on a node for recovery (DBControl with the generation).
 	OpDBFreeze = FamilyDatabase | 0x010A
 	OpDBThaw   = FamilyDatabase | 0x010B
+
+	// Recovery steps, sent by the leader's recovery service to the
+	// database service of every node taking part (docs/databases.md,
+	// "Recovery"). Each database is recovered on its own: frozen, pulled,
+	// merged, pushed and thawed with the new vnnmap, independently of the
+	// others.
+
+	// OpRecBegin (RecBegin) puts the node in recovery mode and answers
+	// with its RecNode: its own flags and its databases.
+	OpRecBegin = FamilyDatabase | 0x0110
+	// OpRecFreeze (RecDB) freezes one database for a recovery: record
+	// traffic stops, held record locks and transactions being committed
+	// finish first. The answer is RecFrozen.
+	OpRecFreeze = FamilyDatabase | 0x0111
+	// OpRecPull (RecPull) answers with the next RecordBatch of the node's
+	// copy of a frozen database (Done marks the last), or wipes a copy
+	// that may not be trusted (RecPullWipe).
+	OpRecPull = FamilyDatabase | 0x0112
+	// OpRecPush (RecPush) stores records of the merged database.
+	OpRecPush = FamilyDatabase | 0x0113
+	// OpRecThaw (RecThaw) ends the recovery of one database: the node
+	// drops the copies it no longer masters and thaws the database with
+	// the new vnnmap.
+	OpRecThaw = FamilyDatabase | 0x0114
+	// OpRecFinish (RecFinish) installs the new vnnmap as the node's and
+	// ends recovery mode.
+	OpRecFinish = FamilyDatabase | 0x0115
+	// OpRecCheck answers with the node's RecNode without changing
+	// anything: the leader compares every node's with its own every
+	// RecoverInterval.
+	OpRecCheck = FamilyDatabase | 0x0116
+
+	// Vacuuming, driven by the vacuum service (docs/databases.md,
+	// "Vacuuming").
+
+	// OpVacuumScan (VacuumScan) answers with a VacuumBatch of the
+	// deleted records this node is the data master of: from its delete
+	// queue, or (VacuumFull) from its copy, resuming at Cursor.
+	OpVacuumScan = FamilyDatabase | 0x0120
+	// OpVacuumDelete (VacuumBatch) asks the records' location master to
+	// delete them on every node: it takes each record's migration turn
+	// (skipping busy ones), has every other node drop its copy
+	// (OpVacuumTryDelete) and then drops its own. The answer is a
+	// VacuumResult.
+	OpVacuumDelete = FamilyDatabase | 0x0121
+	// OpVacuumTryDelete (VacuumBatch) drops this node's copies of records
+	// being vacuumed where that is safe; the answer is a VacuumKept.
+	OpVacuumTryDelete = FamilyDatabase | 0x0122
+	// OpVacuumCompact (DBControl; Flags VacuumForce) compacts the node's
+	// files of a database when enough of them is free space, and answers
+	// with a VacuumCompacted.
+	OpVacuumCompact = FamilyDatabase | 0x0123
 )
 
 var databaseOpcodeNames = map[Opcode]string{
@@ -144,6 +196,19 @@ var databaseOpcodeNames = map[Opcode]string{
 	OpPushRecords:   "push_records",
 	OpDBFreeze:      "db_freeze",
 	OpDBThaw:        "db_thaw",
+
+	OpRecBegin:  "rec_begin",
+	OpRecFreeze: "rec_freeze",
+	OpRecPull:   "rec_pull",
+	OpRecPush:   "rec_push",
+	OpRecThaw:   "rec_thaw",
+	OpRecFinish: "rec_finish",
+	OpRecCheck:  "rec_check",
+
+	OpVacuumScan:      "vacuum_scan",
+	OpVacuumDelete:    "vacuum_delete",
+	OpVacuumTryDelete: "vacuum_try_delete",
+	OpVacuumCompact:   "vacuum_compact",
 }
 
 // Database flags, with CTDB's values (CTDB_DB_FLAGS_*), except
@@ -361,6 +426,45 @@ type DBStatistics struct {
 	Records       uint64
 	FileSize      uint64
 	LiveBytes     uint64
+	// Vacuum counts this node's vacuuming of the database.
+	Vacuum VacuumCounters
+}
+
+// VacuumCounters are a database's vacuuming statistics on one node.
+type VacuumCounters struct {
+	// FastRuns and FullRuns count the scans of the delete queue and of
+	// the whole database.
+	FastRuns, FullRuns uint64
+	// Candidates counts deleted records handed to their lmaster.
+	Candidates uint64
+	// Deleted counts records this node deleted cluster-wide as their
+	// lmaster; Skipped those it left for later because they were locked,
+	// migrating or changed meanwhile; Failed those another node refused.
+	Deleted, Skipped, Failed uint64
+	// Compactions counts compactions of the database's files; BytesFreed
+	// is what they gave back to the file system.
+	Compactions, BytesFreed uint64
+	// Tombstones is the number of deleted records on this node now,
+	// DurableTombstones those of the durable store.
+	Tombstones, DurableTombstones uint64
+	// LastRun is when the last scan ended.
+	LastRun Timestamp
+}
+
+func (v *VacuumCounters) appendTo(b []byte) []byte {
+	for _, x := range []uint64{v.FastRuns, v.FullRuns, v.Candidates, v.Deleted, v.Skipped, v.Failed,
+		v.Compactions, v.BytesFreed, v.Tombstones, v.DurableTombstones} {
+		b = AppendU64(b, x)
+	}
+	return AppendI64(b, int64(v.LastRun))
+}
+
+func (v *VacuumCounters) decodeFrom(d *Decoder) {
+	for _, x := range []*uint64{&v.FastRuns, &v.FullRuns, &v.Candidates, &v.Deleted, &v.Skipped, &v.Failed,
+		&v.Compactions, &v.BytesFreed, &v.Tombstones, &v.DurableTombstones} {
+		*x = d.U64()
+	}
+	v.LastRun = Timestamp(d.I64())
 }
 
 // AppendTo encodes s.
@@ -388,7 +492,8 @@ func (s *DBStatistics) AppendTo(b []byte) []byte {
 	b = AppendU64(b, s.MigrationsOut)
 	b = AppendU64(b, s.Records)
 	b = AppendU64(b, s.FileSize)
-	return AppendU64(b, s.LiveBytes)
+	b = AppendU64(b, s.LiveBytes)
+	return s.Vacuum.appendTo(b)
 }
 
 // DecodeFrom decodes s.
@@ -418,6 +523,7 @@ func (s *DBStatistics) DecodeFrom(d *Decoder) {
 	s.Records = d.U64()
 	s.FileSize = d.U64()
 	s.LiveBytes = d.U64()
+	s.Vacuum.decodeFrom(d)
 }
 
 func appendLatency(b []byte, l *Latency) []byte {
@@ -1011,3 +1117,386 @@ func (u *U64) AppendTo(b []byte) []byte { return AppendU64(b, u.V) }
 
 // DecodeFrom decodes u.
 func (u *U64) DecodeFrom(d *Decoder) { u.V = d.U64() }
+
+// RecBegin starts recovery Number of a new generation on a node.
+type RecBegin struct {
+	Number     uint64
+	Generation uint32
+	Leader     uint32
+	Term       uint64
+}
+
+// AppendTo encodes r.
+func (r *RecBegin) AppendTo(b []byte) []byte {
+	b = AppendU64(b, r.Number)
+	b = AppendU32(b, r.Generation)
+	b = AppendU32(b, r.Leader)
+	return AppendU64(b, r.Term)
+}
+
+// DecodeFrom decodes r.
+func (r *RecBegin) DecodeFrom(d *Decoder) {
+	r.Number = d.U64()
+	r.Generation = d.U32()
+	r.Leader = d.U32()
+	r.Term = d.U64()
+}
+
+// RecNode answers OpRecBegin and OpRecCheck: the node's own flags as it
+// sees them, its generation and recovery mode, its databases, and how
+// many of them are placed by a vnnmap other than the node's (a database
+// attached during a recovery, or one whose recovery did not finish).
+type RecNode struct {
+	PNN        uint32
+	Flags      uint32
+	Generation uint32
+	RecMode    uint32
+	StaleDBs   uint32
+	DBs        []DBInfo
+}
+
+// AppendTo encodes n.
+func (n *RecNode) AppendTo(b []byte) []byte {
+	b = AppendU32(b, n.PNN)
+	b = AppendU32(b, n.Flags)
+	b = AppendU32(b, n.Generation)
+	b = AppendU32(b, n.RecMode)
+	b = AppendU32(b, n.StaleDBs)
+	m := DBMap{DBs: n.DBs}
+	return m.AppendTo(b)
+}
+
+// DecodeFrom decodes n.
+func (n *RecNode) DecodeFrom(d *Decoder) {
+	n.PNN = d.U32()
+	n.Flags = d.U32()
+	n.Generation = d.U32()
+	n.RecMode = d.U32()
+	n.StaleDBs = d.U32()
+	var m DBMap
+	m.DecodeFrom(d)
+	n.DBs = m.DBs
+}
+
+// RecDB names a database in a recovery step.
+type RecDB struct {
+	DBID       uint32
+	Number     uint64
+	Generation uint32
+}
+
+// AppendTo encodes r.
+func (r *RecDB) AppendTo(b []byte) []byte {
+	b = AppendU32(b, r.DBID)
+	b = AppendU64(b, r.Number)
+	return AppendU32(b, r.Generation)
+}
+
+// DecodeFrom decodes r.
+func (r *RecDB) DecodeFrom(d *Decoder) {
+	r.DBID = d.U32()
+	r.Number = d.U64()
+	r.Generation = d.U32()
+}
+
+// RecFrozen answers OpRecFreeze with what the leader needs to know about
+// the node's copy of a database.
+type RecFrozen struct {
+	// Epoch is the number of the last recovery that thawed the database
+	// on this node; Pushed the last one that pushed its merged records
+	// here. A copy whose Epoch and Pushed are both older than the newest
+	// Epoch of the nodes taking part missed a recovery (the node was
+	// inactive or cut off) and is not trusted: it could bring back
+	// records deleted meanwhile.
+	Epoch, Pushed uint64
+	// Invalid is set when the node has been inactive (stopped, banned)
+	// since the copy was last pushed: it is not trusted either.
+	Invalid bool
+	// Seqnum is a persistent or replicated database's sequence number.
+	Seqnum uint64
+	// Records is the number of records of the copy.
+	Records uint64
+}
+
+// AppendTo encodes f.
+func (f *RecFrozen) AppendTo(b []byte) []byte {
+	b = AppendU64(b, f.Epoch)
+	b = AppendU64(b, f.Pushed)
+	b = AppendBool(b, f.Invalid)
+	b = AppendU64(b, f.Seqnum)
+	return AppendU64(b, f.Records)
+}
+
+// DecodeFrom decodes f.
+func (f *RecFrozen) DecodeFrom(d *Decoder) {
+	f.Epoch = d.U64()
+	f.Pushed = d.U64()
+	f.Invalid = d.Bool()
+	f.Seqnum = d.U64()
+	f.Records = d.U64()
+}
+
+// RecPull flags.
+const (
+	// RecPullDurable reads a per-record-persistent database's durable
+	// store instead of its volatile one.
+	RecPullDurable uint32 = 0x1
+	// RecPullWipe empties the copy instead: it is not trusted.
+	RecPullWipe uint32 = 0x2
+)
+
+// RecPull asks for the next batch of a node's copy of a frozen database.
+// VNNMap is the recovery's new vnnmap: the node remembers the keys it
+// will no longer be the location master of, to drop them at the thaw.
+type RecPull struct {
+	DBID   uint32
+	Number uint64
+	Flags  uint32
+	VNNMap VNNMap
+}
+
+// AppendTo encodes p.
+func (p *RecPull) AppendTo(b []byte) []byte {
+	b = AppendU32(b, p.DBID)
+	b = AppendU64(b, p.Number)
+	b = AppendU32(b, p.Flags)
+	return p.VNNMap.AppendTo(b)
+}
+
+// DecodeFrom decodes p.
+func (p *RecPull) DecodeFrom(d *Decoder) {
+	p.DBID = d.U32()
+	p.Number = d.U64()
+	p.Flags = d.U32()
+	p.VNNMap.DecodeFrom(d)
+}
+
+// RecPush flags.
+const (
+	// RecPushDurable stores into the durable store of a
+	// per-record-persistent database, each record only where it is newer.
+	RecPushDurable uint32 = 0x1
+	// RecPushStage keeps the records aside until the batch flagged
+	// RecPushLast, which replaces the whole copy with them in one atomic
+	// update (persistent and replicated databases).
+	RecPushStage uint32 = 0x2
+	// RecPushLast is the last batch of a node's push.
+	RecPushLast uint32 = 0x4
+)
+
+// RecPush stores records of a merged database on a node. Without
+// RecPushStage and RecPushDurable the records are those the node is the
+// location master of in the new vnnmap: it stores them as their data
+// master, and deletes those flagged RecFlagDeleted.
+type RecPush struct {
+	DBID    uint32
+	Number  uint64
+	Flags   uint32
+	Records []Record
+}
+
+// AppendTo encodes p.
+func (p *RecPush) AppendTo(b []byte) []byte {
+	b = AppendU32(b, p.DBID)
+	b = AppendU64(b, p.Number)
+	b = AppendU32(b, p.Flags)
+	return appendRecords(b, p.Records)
+}
+
+// DecodeFrom decodes p.
+func (p *RecPush) DecodeFrom(d *Decoder) {
+	p.DBID = d.U32()
+	p.Number = d.U64()
+	p.Flags = d.U32()
+	p.Records = decodeRecords(d)
+}
+
+// RecThaw ends the recovery of a database on a node with the new vnnmap.
+type RecThaw struct {
+	DBID   uint32
+	Number uint64
+	VNNMap VNNMap
+}
+
+// AppendTo encodes t.
+func (t *RecThaw) AppendTo(b []byte) []byte {
+	b = AppendU32(b, t.DBID)
+	b = AppendU64(b, t.Number)
+	return t.VNNMap.AppendTo(b)
+}
+
+// DecodeFrom decodes t.
+func (t *RecThaw) DecodeFrom(d *Decoder) {
+	t.DBID = d.U32()
+	t.Number = d.U64()
+	t.VNNMap.DecodeFrom(d)
+	if d.Err() == nil && len(t.VNNMap.Map) == 0 {
+		d.Fail(fmt.Errorf("%w: empty vnnmap", ErrMalformed))
+	}
+}
+
+// RecFinish ends a recovery on a node.
+type RecFinish struct {
+	Number uint64
+	VNNMap VNNMap
+}
+
+// AppendTo encodes f.
+func (f *RecFinish) AppendTo(b []byte) []byte {
+	b = AppendU64(b, f.Number)
+	return f.VNNMap.AppendTo(b)
+}
+
+// DecodeFrom decodes f.
+func (f *RecFinish) DecodeFrom(d *Decoder) {
+	f.Number = d.U64()
+	f.VNNMap.DecodeFrom(d)
+	if d.Err() == nil && len(f.VNNMap.Map) == 0 {
+		d.Fail(fmt.Errorf("%w: empty vnnmap", ErrMalformed))
+	}
+}
+
+// Vacuum flags (VacuumScan, DBControl of OpVacuumCompact).
+const (
+	// VacuumFull scans the whole database rather than the delete queue.
+	VacuumFull uint32 = 0x1
+	// VacuumForce compacts whatever the share of free space.
+	VacuumForce uint32 = 0x2
+	// VacuumDurable (VacuumBatch) also drops the durable copies of the
+	// deletions of a per-record-persistent database: every node of the
+	// cluster is active, so none can bring an older durable copy back.
+	VacuumDurable uint32 = 0x4
+)
+
+// VacuumScan asks for up to Max deleted records this node is the data
+// master of; Cursor resumes a full scan ("" starts it).
+type VacuumScan struct {
+	DBID   uint32
+	Flags  uint32
+	Max    uint32
+	Cursor []byte
+}
+
+// AppendTo encodes v.
+func (v *VacuumScan) AppendTo(b []byte) []byte {
+	b = AppendU32(b, v.DBID)
+	b = AppendU32(b, v.Flags)
+	b = AppendU32(b, v.Max)
+	return AppendBytes(b, v.Cursor)
+}
+
+// DecodeFrom decodes v.
+func (v *VacuumScan) DecodeFrom(d *Decoder) {
+	v.DBID = d.U32()
+	v.Flags = d.U32()
+	v.Max = d.U32()
+	v.Cursor = d.Bytes(MaxKey)
+}
+
+// VacuumRecord is a deleted record being vacuumed: its key, the RSN of
+// the deletion and the node holding it as data master.
+type VacuumRecord struct {
+	Key     []byte
+	RSN     uint64
+	DMaster uint32
+}
+
+// vacuumRecordMinSize is the encoded size of a VacuumRecord with an
+// empty key.
+const vacuumRecordMinSize = 4 + 8 + 4
+
+// VacuumBatch is a batch of records being vacuumed, in the generation
+// they were found in. In an answer to OpVacuumScan, More says that the
+// scan goes on from Cursor.
+type VacuumBatch struct {
+	DBID       uint32
+	Generation uint32
+	Flags      uint32
+	More       bool
+	Cursor     []byte
+	Records    []VacuumRecord
+}
+
+// AppendTo encodes v.
+func (v *VacuumBatch) AppendTo(b []byte) []byte {
+	b = AppendU32(b, v.DBID)
+	b = AppendU32(b, v.Generation)
+	b = AppendU32(b, v.Flags)
+	b = AppendBool(b, v.More)
+	b = AppendBytes(b, v.Cursor)
+	b = AppendU32(b, uint32(len(v.Records)))
+	for _, r := range v.Records {
+		b = AppendBytes(b, r.Key)
+		b = AppendU64(b, r.RSN)
+		b = AppendU32(b, r.DMaster)
+	}
+	return b
+}
+
+// DecodeFrom decodes v.
+func (v *VacuumBatch) DecodeFrom(d *Decoder) {
+	v.DBID = d.U32()
+	v.Generation = d.U32()
+	v.Flags = d.U32()
+	v.More = d.Bool()
+	v.Cursor = d.Bytes(MaxKey)
+	n := d.Count(vacuumRecordMinSize)
+	v.Records = make([]VacuumRecord, n)
+	for i := range v.Records {
+		v.Records[i].Key = d.Bytes(MaxKey)
+		v.Records[i].RSN = d.U64()
+		v.Records[i].DMaster = d.U32()
+	}
+}
+
+// VacuumResult answers OpVacuumDelete.
+type VacuumResult struct {
+	Deleted, Skipped, Failed uint32
+}
+
+// AppendTo encodes v.
+func (v *VacuumResult) AppendTo(b []byte) []byte {
+	b = AppendU32(b, v.Deleted)
+	b = AppendU32(b, v.Skipped)
+	return AppendU32(b, v.Failed)
+}
+
+// DecodeFrom decodes v.
+func (v *VacuumResult) DecodeFrom(d *Decoder) {
+	v.Deleted = d.U32()
+	v.Skipped = d.U32()
+	v.Failed = d.U32()
+}
+
+// VacuumKept answers OpVacuumTryDelete with the indexes (in the request)
+// of the records the node did not drop: it is their data master and they
+// were locked or are no longer deleted, or its copy is newer.
+type VacuumKept struct {
+	Indexes []uint32
+}
+
+// AppendTo encodes v.
+func (v *VacuumKept) AppendTo(b []byte) []byte { return appendPNNs(b, v.Indexes) }
+
+// DecodeFrom decodes v.
+func (v *VacuumKept) DecodeFrom(d *Decoder) { v.Indexes = decodePNNs(d) }
+
+// VacuumCompacted answers OpVacuumCompact.
+type VacuumCompacted struct {
+	Compacted             bool
+	SizeBefore, SizeAfter uint64
+}
+
+// AppendTo encodes v.
+func (v *VacuumCompacted) AppendTo(b []byte) []byte {
+	b = AppendBool(b, v.Compacted)
+	b = AppendU64(b, v.SizeBefore)
+	return AppendU64(b, v.SizeAfter)
+}
+
+// DecodeFrom decodes v.
+func (v *VacuumCompacted) DecodeFrom(d *Decoder) {
+	v.Compacted = d.Bool()
+	v.SizeBefore = d.U64()
+	v.SizeAfter = d.U64()
+}

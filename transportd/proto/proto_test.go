@@ -27,6 +27,8 @@ type payloadCase struct {
 
 func payloadCases() []payloadCase {
 	cases := append(basePayloadCases(), databasePayloadCases()...)
+	cases = append(cases, recoveryPayloadCases()...)
+	cases = append(cases, vacuumPayloadCases()...)
 	cases = append(cases, clusterPayloadCases()...)
 	return append(cases, failoverPayloadCases()...)
 }

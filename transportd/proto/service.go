@@ -91,6 +91,8 @@ var opcodeNameTables = []map[Opcode]string{
 	databaseOpcodeNames,
 	clusterOpcodeNames,
 	banningOpcodeNames,
+	recoveryOpcodeNames,
+	vacuumOpcodeNames,
 }
 
 func (op Opcode) String() string {

@@ -15,8 +15,21 @@ import (
 // inboundConn is a peer's outgoing link, accepted here. Frames arrive on
 // it; nothing is written back after the hello.
 type inboundConn struct {
-	pnn  uint32
-	conn net.Conn
+	pnn     uint32
+	conn    net.Conn
+	version uint16
+}
+
+// inboundVersion returns the protocol version of node pnn's link to us,
+// if it is up.
+func (t *Transport) inboundVersion(pnn uint32) (uint16, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	ic := t.inbound[pnn]
+	if ic == nil {
+		return 0, false
+	}
+	return ic.version, true
 }
 
 // helloMaxFrame bounds the first frame of any connection.
@@ -99,7 +112,7 @@ func (t *Transport) serveInbound(ctx context.Context, conn net.Conn) {
 		conn.Close()
 		return
 	}
-	ic := &inboundConn{pnn: h.PNN, conn: conn}
+	ic := &inboundConn{pnn: h.PNN, conn: conn, version: version}
 	t.mu.Lock()
 	old := t.inbound[h.PNN]
 	t.inbound[h.PNN] = ic
@@ -110,11 +123,15 @@ func (t *Transport) serveInbound(ctx context.Context, conn net.Conn) {
 	p.poke()
 	reason := t.readNodeFrames(ctx, conn, p, version)
 	t.mu.Lock()
-	if t.inbound[h.PNN] == ic {
+	last := t.inbound[h.PNN] == ic
+	if last {
 		delete(t.inbound, h.PNN)
 	}
 	t.mu.Unlock()
 	conn.Close()
+	if last {
+		p.dropWaiting()
+	}
 	if ctx.Err() == nil && reason != "" {
 		t.log.Info("inbound link closed", "pnn", h.PNN, "reason", reason)
 	}

@@ -57,14 +57,24 @@ func (p *peer) poke() {
 	}
 }
 
-// send queues m for the peer.
+// send queues m for the peer. While our link to the peer is still being
+// set up but the peer's link to us is already up (it has just connected
+// and may already be sending requests), the frame waits in the queue for
+// our link instead of being dropped: otherwise the answer to a request
+// that arrived first would be lost and its sender would wait for its
+// whole timeout.
 func (p *peer) send(m *proto.Message) error {
 	p.mu.Lock()
 	up, version := p.up.Load(), p.version
 	p.mu.Unlock()
 	if !up {
-		p.dropped.Add(1)
-		return &proto.StatusError{Op: m.Opcode, Status: proto.StatusUnavailable, Msg: fmt.Sprintf("node %d is not connected", p.pnn)}
+		v, ok := p.t.inboundVersion(p.pnn)
+		if !ok {
+			p.dropped.Add(1)
+			return &proto.StatusError{Op: m.Opcode, Status: proto.StatusUnavailable, Msg: fmt.Sprintf("node %d is not connected", p.pnn)}
+		}
+		version = v
+		p.poke()
 	}
 	m.ProtocolVersion = version
 	q := queued{frame: m.Encode()}
@@ -235,14 +245,28 @@ func (p *peer) serve(ctx context.Context, conn net.Conn, version uint16) string 
 	p.mu.Unlock()
 	// Frames still queued will never be sent on this connection; requests
 	// among them get an error reply now.
+	p.bounceQueued("node %d disconnected")
+	p.t.publishLink(p.pnn, false, reason)
+	return reason
+}
+
+// bounceQueued drops every queued frame, answering requests with an
+// error reply.
+func (p *peer) bounceQueued(format string) {
 	for _, q := range p.q.drain() {
 		p.dropped.Add(1)
 		if q.req != nil {
-			p.t.bounce(q.req, &proto.StatusError{Op: q.req.Opcode, Status: proto.StatusUnavailable, Msg: fmt.Sprintf("node %d disconnected", p.pnn)})
+			p.t.bounce(q.req, &proto.StatusError{Op: q.req.Opcode, Status: proto.StatusUnavailable, Msg: fmt.Sprintf(format, p.pnn)})
 		}
 	}
-	p.t.publishLink(p.pnn, false, reason)
-	return reason
+}
+
+// dropWaiting drops the frames that waited for our link to a peer whose
+// own link to us has closed before ours came up.
+func (p *peer) dropWaiting() {
+	if !p.isUp() {
+		p.bounceQueued("node %d went away before the link to it was up")
+	}
 }
 
 func (p *peer) writeLoop(ctx context.Context, conn net.Conn, done <-chan string) string {

@@ -371,3 +371,52 @@ func TestBadFramesDropConnection(t *testing.T) {
 	_, err = c.Read(make([]byte, 1))
 	assert.Error(t, err)
 }
+
+// A node that has just connected to us may send a request before our own
+// link to it is up: the answer waits for that link instead of being
+// dropped (its sender would otherwise wait for its whole timeout).
+func TestReplyWaitsForTheLinkBack(t *testing.T) {
+	newCluster(t, "127.41.20", 1, func(i int, c *Config) {
+		c.Nodes = append(c.Nodes, Node{PNN: 1, Addr: net.ParseIP("127.41.20.2")})
+	})
+	self := proto.Endpoint{PNN: 1, Service: proto.ServiceNode}
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.41.20.2")}, Timeout: 5 * time.Second}
+	in, err := d.Dial("tcp", "127.41.20.1:14379")
+	require.NoError(t, err)
+	defer in.Close()
+	require.NoError(t, writeHello(in, &proto.Hello{MinVersion: proto.MinProtocolVersion, MaxVersion: proto.MaxProtocolVersion, Role: proto.RoleNode, PNN: 1, Name: "fake"}, 0))
+	accept, err := proto.ReadFrame(in, helloMaxFrame)
+	require.NoError(t, err)
+	require.Equal(t, proto.OpHelloAccept, accept.Opcode)
+	var a proto.HelloAccept
+	require.NoError(t, proto.DecodePayload(accept, &a))
+
+	req := &proto.Message{Header: proto.Header{ProtocolVersion: a.Version, Dst: proto.Endpoint{PNN: 0, Service: proto.ServiceNode}, Src: self,
+		Flags: proto.FlagRequest, ReqID: 77, Opcode: proto.OpPing}, Payload: []byte("hello")}
+	_, err = in.Write(req.Encode())
+	require.NoError(t, err)
+
+	// Only now does the fake node listen for node 0's link.
+	l, err := net.Listen("tcp", "127.41.20.2:14379")
+	require.NoError(t, err)
+	defer l.Close()
+	out, err := l.Accept()
+	require.NoError(t, err)
+	defer out.Close()
+	out.SetDeadline(time.Now().Add(5 * time.Second))
+	_, h, err := readHello(out, 5*time.Second)
+	require.NoError(t, err)
+	require.Equal(t, uint32(0), h.PNN)
+	acc := &proto.Message{Header: proto.Header{ProtocolVersion: a.Version, Src: self, Opcode: proto.OpHelloAccept},
+		Payload: (&proto.HelloAccept{Version: a.Version, PNN: 1, Name: "fake"}).AppendTo(nil)}
+	_, err = out.Write(acc.Encode())
+	require.NoError(t, err)
+	for {
+		m, err := proto.ReadFrame(out, proto.MaxFrameSize)
+		require.NoError(t, err, "the reply must arrive once the link is up")
+		if m.ReqID == 77 && !m.IsRequest() {
+			assert.Contains(t, string(m.Payload), "hello", "the echo service's answer")
+			return
+		}
+	}
+}

@@ -110,7 +110,7 @@ func (s *Service) open(id uint32, name string, typ uint32) (*db, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := newDB(id, name, path, typ, store, s.log)
+	d := newDB(id, name, path, typ, store, s.vnnmap(), s.log)
 	if typ == proto.DBFlagPerRecordPersistent {
 		durable, err := tdb.Open(filepath.Join(s.dirs.persistent, file+durableSuffix), tdb.Options{Persistent: true, Logger: s.log})
 		if err != nil {
@@ -359,7 +359,7 @@ func (s *Service) handleWipe(ctx context.Context, r request) {
 		ctx, cancel := context.WithTimeout(ctx, s.controlTimeout())
 		defer cancel()
 		err := s.clusterOp(ctx, d, func(nodes []uint32) error {
-			req := proto.DBControl{DBID: d.id, Generation: s.generation()}
+			req := proto.DBControl{DBID: d.id, Generation: d.generation()}
 			return firstError(s.callAll(ctx, nodes, proto.OpWipeDB, &req, func() error { return d.wipe(ctx) }))
 		})
 		if err != nil {
@@ -401,7 +401,7 @@ func (s *Service) quiesce(ctx context.Context, d *db) (nodes []uint32, release f
 		release, err := s.txLockInternal(ctx, d)
 		return nodes, release, err
 	}
-	gen := s.generation()
+	gen := d.generation()
 	req := proto.DBControl{DBID: d.id, Generation: gen}
 	freeze := s.callAll(ctx, nodes, proto.OpDBFreeze, &req, func() error { return d.freeze(ctx, s.pnn, gen) })
 	var frozen []uint32
@@ -471,6 +471,10 @@ func (d *db) freeze(ctx context.Context, by, gen uint32) error {
 		d.mu.Unlock()
 		return statusErr(proto.OpDBFreeze, proto.StatusBusy, "database %s is already frozen by node %d", d.name, d.frozenBy)
 	}
+	if d.rec != nil {
+		d.mu.Unlock()
+		return statusErr(proto.OpDBFreeze, proto.StatusBusy, "database %s is being recovered", d.name)
+	}
 	d.frozen, d.frozenBy, d.frozenGen = true, by, gen
 	d.mu.Unlock()
 	if err := d.store.Freeze(ctx); err != nil {
@@ -498,7 +502,7 @@ func (d *db) thaw(by, gen uint32) error {
 func (d *db) isFrozen() bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.frozen
+	return d.frozen || d.rec != nil
 }
 
 // thawFrozenBy thaws the databases a node froze, once it is gone.
@@ -546,7 +550,6 @@ func (d *db) statistics(ctx context.Context) (*proto.DBStatistics, error) {
 		LockFailed:    ls.Failed,
 		LockLatency: proto.Latency{Name: "locks_latency", Count: uint32(ls.Latency.Count),
 			Min: ls.Latency.Min.Seconds(), Max: ls.Latency.Max.Seconds(), Total: ls.Latency.Total.Seconds()},
-		VacuumLatency: proto.Latency{Name: "vacuum_latency"},
 		MigrationsIn:  d.migrationsIn.Load(),
 		MigrationsOut: d.migrationsOt.Load(),
 	}
@@ -564,5 +567,18 @@ func (d *db) statistics(ctx context.Context) (*proto.DBStatistics, error) {
 		return nil, err
 	}
 	st.Records, st.FileSize, st.LiveBytes = uint64(ss.Records), uint64(ss.FileSize), uint64(ss.LiveBytes)
+	st.Vacuum = d.vac.snapshot()
+	d.vac.mu.Lock()
+	st.VacuumLatency = d.vac.latency
+	d.vac.mu.Unlock()
+	st.VacuumLatency.Name = "vacuum_latency"
+	if st.Vacuum.Tombstones, err = tombstones(sctx, d.store); err != nil {
+		return nil, err
+	}
+	if d.durable != nil {
+		if st.Vacuum.DurableTombstones, err = tombstones(sctx, d.durable); err != nil {
+			return nil, err
+		}
+	}
 	return st, nil
 }

@@ -41,17 +41,31 @@ type db struct {
 	// frozenBy is the node that froze the database (for recovery, wipe,
 	// restore) and the generation it did so in; frozen is false when it
 	// is thawed.
-	frozen     bool
-	frozenBy   uint32
-	frozenGen  uint32
-	hot        hotKeys
+	frozen    bool
+	frozenBy  uint32
+	frozenGen uint32
+	hot       hotKeys
+	// vnn places the database's records. It is the node's vnnmap when
+	// the database is attached and the recovery's from its thaw on, so a
+	// database recovered ahead of others works with the new one.
+	vnn atomic.Pointer[proto.VNNMap]
+	// rec is set while a recovery holds the database frozen. epoch is the
+	// last recovery that thawed it here and pushed the last that stored
+	// its merged records here; invalid is set when the node became
+	// inactive since (see recovery.go).
+	rec     *recFreeze
+	epoch   uint64
+	pushed  uint64
+	invalid bool
+	// vac is the database's vacuuming state on this node.
+	vac        vacState
 	hopBuckets [16]uint32
 
 	roDelegations, roRevokes   atomic.Uint32
 	migrationsIn, migrationsOt atomic.Uint64
 }
 
-func newDB(id uint32, name, path string, flags uint32, store *tdb.DB, log *slog.Logger) *db {
+func newDB(id uint32, name, path string, flags uint32, store *tdb.DB, vnn *proto.VNNMap, log *slog.Logger) *db {
 	d := &db{
 		id:       id,
 		name:     name,
@@ -66,6 +80,8 @@ func newDB(id uint32, name, path string, flags uint32, store *tdb.DB, log *slog.
 		sessions: make(map[*travSession]struct{}),
 	}
 	d.flags.Store(flags)
+	d.vnn.Store(vnn)
+	d.vac.init()
 	return d
 }
 

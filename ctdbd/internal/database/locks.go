@@ -272,6 +272,9 @@ func (s *Service) handleUnlock(ctx context.Context, r request) {
 		return
 	}
 	err := d.write(cl.key, h, data)
+	if err == nil && req.Op == proto.UnlockDelete {
+		d.deleted(cl.key, h.RSN)
+	}
 	cl.lock.Unlock()
 	if err != nil {
 		d.log.Error("store failed", "key", fmt.Sprintf("%x", cl.key), "err", err)
@@ -316,6 +319,10 @@ func (s *Service) handleUpdateRecord(_ context.Context, r request) {
 	}
 	d := s.lookupOrFail(r, req.DBID)
 	if d == nil {
+		return
+	}
+	if d.isFrozen() {
+		r.status(proto.StatusBusy, fmt.Sprintf("database %s is frozen", d.name))
 		return
 	}
 	mu := d.stripe(req.Record.Key)

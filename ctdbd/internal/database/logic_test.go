@@ -66,7 +66,9 @@ func TestNewestPrefersHigherRSN(t *testing.T) {
 	assert.Equal(t, a, newest(a, a))
 }
 
-func testDB() *db { return newDB(1, "t.tdb", "", 0, nil, slog.New(slog.DiscardHandler)) }
+func testDB() *db {
+	return newDB(1, "t.tdb", "", 0, nil, &proto.VNNMap{Generation: 2, Map: []uint32{0}}, slog.New(slog.DiscardHandler))
+}
 
 // The lmaster's per-key queue gives turns in arrival order, and a waiter
 // that gives up passes on a turn it was handed as it left.
@@ -125,4 +127,28 @@ func TestKeyQueueIsPerKey(t *testing.T) {
 	require.NoError(t, d.enter(ctx, []byte("b")))
 	d.leave([]byte("b"))
 	d.leave([]byte("a"))
+}
+
+// A call to a node the node map already shows gone gives up at once: its
+// context stays ended until the node connects again.
+func TestPeerWatchRemembersGoneNodes(t *testing.T) {
+	var w peerWatch
+	w.init()
+	up := &proto.NodeMap{Nodes: []proto.NodeInfo{{PNN: 0}, {PNN: 1}}}
+	down := &proto.NodeMap{Nodes: []proto.NodeInfo{{PNN: 0}, {PNN: 1, Flags: proto.NodeFlagDisconnected}}}
+
+	w.update(up, 0)
+	live := w.aliveCtx(1)
+	require.NoError(t, live.Err())
+	w.update(down, 0)
+	assert.Error(t, live.Err(), "a call in flight stops when the node goes")
+	assert.Error(t, w.aliveCtx(1).Err(), "a call started after the node went stops at once")
+
+	var fresh peerWatch
+	fresh.init()
+	fresh.update(down, 0)
+	assert.Error(t, fresh.aliveCtx(1).Err(), "also when the node was never seen connected")
+
+	w.update(up, 0)
+	assert.NoError(t, w.aliveCtx(1).Err(), "a node that is back gets a new context")
 }

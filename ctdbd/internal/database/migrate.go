@@ -73,6 +73,8 @@ type migWaiter struct {
 	d   *db
 	key []byte
 	ro  bool
+	// gen is the database's generation when the migration was asked for.
+	gen uint32
 	ch  chan grantResult
 	// done is closed when the grant has been applied or the migration
 	// is known to have failed.
@@ -171,10 +173,10 @@ func (s *Service) abandon(w *migWaiter) {
 // which applyGrant has stored by then. A write migration is only asked
 // for while holding the key lock.
 func (s *Service) migrate(ctx context.Context, d *db, key []byte, ro bool) (proto.Record, error) {
-	v := s.vnnmap()
+	v := d.vnnmap()
 	lm := v.LMaster(key)
 	id := s.nextID.Add(1)
-	w := &migWaiter{d: d, key: key, ro: ro, ch: make(chan grantResult, 1), done: make(chan struct{})}
+	w := &migWaiter{d: d, key: key, ro: ro, gen: v.Generation, ch: make(chan grantResult, 1), done: make(chan struct{})}
 	s.addWaiter(id, w)
 	req := proto.Migrate{DBID: d.id, Generation: v.Generation, Requester: s.pnn, ID: id, Key: key}
 	if ro {
@@ -226,6 +228,13 @@ func (s *Service) applyGrant(d *db, g *proto.MigrateGrant) {
 		res.err = &proto.StatusError{Op: proto.OpMigrate, Status: g.Status, Msg: g.Msg}
 	case d == nil:
 		res.err = statusErr(proto.OpMigrate, proto.StatusNotFound, "database 0x%08x was detached", g.DBID)
+	case w == nil || w.gen != d.generation() || d.store.Frozen():
+		// A grant nobody waits for any more that arrives after a recovery
+		// froze the database, or of an older generation, is not stored:
+		// the record's lmaster kept a copy with its data, which the
+		// recovery merged, and this node must not become its data master
+		// behind the recovery's back.
+		res.err = statusErr(proto.OpMigrate, proto.StatusBusy, "grant of generation %d arrived too late", d.generation())
 	default:
 		res.err = s.storeGrant(d, g, w)
 	}
@@ -360,7 +369,7 @@ func (s *Service) coordinate(ctx context.Context, d *db, req *proto.Migrate, del
 // coordinateTurn takes the key's turn and returns the grant; when it
 // held the turn it has delivered the grant itself and returns nil.
 func (s *Service) coordinateTurn(ctx context.Context, d *db, req *proto.Migrate, deliver func(*proto.MigrateGrant)) *proto.MigrateGrant {
-	v := s.vnnmap()
+	v := d.vnnmap()
 	if req.Generation != v.Generation || v.LMaster(req.Key) != s.pnn {
 		return s.grantFor(req, nil, false, statusErr(proto.OpMigrate, proto.StatusBusy,
 			"node %d is not the lmaster in generation %d", s.pnn, req.Generation))
@@ -513,7 +522,7 @@ func newest(a, b proto.Record) proto.Record {
 // askDMaster asks node dm to hand the record over. stale is true when dm
 // does not hold it (cur is then its copy, if any) or is gone.
 func (s *Service) askDMaster(ctx context.Context, d *db, dm uint32, req *proto.Migrate) (cur proto.Record, stale bool, err error) {
-	rep, err := s.port.Call(ctx, endpoint(dm), proto.OpMigrateFetch, req, 0)
+	rep, err := s.callNode(ctx, dm, proto.OpMigrateFetch, req)
 	if err == nil {
 		err = rep.Err(proto.OpMigrateFetch)
 	}
@@ -569,7 +578,7 @@ func (s *Service) handleMigrateFetch(ctx context.Context, r request) {
 // stale with its copy.
 func (s *Service) giveUp(ctx context.Context, d *db, key []byte, newD uint32, ro bool, gen uint32) (proto.Record, bool, error) {
 	for {
-		if d.isFrozen() || gen != s.generation() {
+		if d.isFrozen() || gen != d.generation() {
 			return proto.Record{}, false, statusErr(proto.OpMigrateFetch, proto.StatusBusy, "database %s is recovering", d.name)
 		}
 		// Every grant the lmaster sent this node before asking is stored
@@ -583,7 +592,7 @@ func (s *Service) giveUp(ctx context.Context, d *db, key []byte, newD uint32, ro
 		if err != nil {
 			return proto.Record{}, false, err
 		}
-		if gen != s.generation() {
+		if gen != d.generation() {
 			l.Unlock()
 			continue
 		}

@@ -110,7 +110,7 @@ func (s *Service) startRestore(ctx context.Context, d *db) (*restore, error) {
 	if err != nil {
 		return nil, fmt.Errorf("restore %s: %w", d.name, err)
 	}
-	wipe := proto.DBControl{DBID: d.id, Generation: s.generation()}
+	wipe := proto.DBControl{DBID: d.id, Generation: d.generation()}
 	if err := firstError(s.callAll(qctx, nodes, proto.OpWipeDB, &wipe, func() error { return d.wipe(qctx) })); err != nil {
 		release()
 		return nil, fmt.Errorf("restore %s: %w", d.name, err)
@@ -131,7 +131,7 @@ func (s *Service) endRestore(owner proto.Endpoint) {
 func (s *Service) restoreRecords(ctx context.Context, rs *restore, recs []proto.Record) error {
 	perNode := make(map[uint32][]proto.Record)
 	var durable []proto.Record
-	v := s.vnnmap()
+	v := rs.d.vnnmap()
 	for _, rec := range recs {
 		rec.Header.RSN++
 		rec.Header.Flags &^= proto.RecFlagsRO
@@ -182,7 +182,7 @@ func (s *Service) storeDurable(ctx context.Context, d *db, rec proto.Record) err
 	if err != nil {
 		return err
 	}
-	p := proto.PushRecords{DBID: d.id, Generation: s.generation(), Flags: proto.PushDurable, Records: []proto.Record{rec}}
+	p := proto.PushRecords{DBID: d.id, Generation: d.generation(), Flags: proto.PushDurable, Records: []proto.Record{rec}}
 	cctx, cancel := context.WithTimeout(ctx, s.controlTimeout())
 	defer cancel()
 	for _, r := range s.callAll(cctx, s.activeNodes(), proto.OpPushRecords, &p, func() error { return d.push(cctx, &p) }) {

@@ -76,7 +76,7 @@ func (s *Service) fetchOnce(ctx context.Context, d *db, key []byte) (proto.Recor
 func (s *Service) revoke(ctx context.Context, d *db, key []byte) error {
 	rctx, cancel := context.WithTimeout(ctx, s.controlTimeout())
 	defer cancel()
-	req := proto.Revoke{DBID: d.id, Generation: s.generation(), Key: key}
+	req := proto.Revoke{DBID: d.id, Generation: d.generation(), Key: key}
 	for _, res := range s.callAll(rctx, s.connectedPeers(), proto.OpRevoke, &req, nil) {
 		if res.err != nil && !gone(res.err) {
 			return fmt.Errorf("revoke read-only copy on node %d: %w", res.pnn, res.err)

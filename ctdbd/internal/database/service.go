@@ -59,6 +59,8 @@ type Service struct {
 	// nodeCh is closed and replaced at every node map change.
 	nodeCh chan struct{}
 
+	// peers tells calls in flight that their node went away.
+	links    peerWatch
 	trav     travState
 	tx       txState
 	restores map[proto.Endpoint]*restore
@@ -72,6 +74,7 @@ func New(opts Options) *Service {
 		nodeCh: make(chan struct{}), restores: make(map[proto.Endpoint]*restore)}
 	s.trav.init()
 	s.tx.init()
+	s.links.init()
 	return s
 }
 
@@ -249,40 +252,51 @@ var handlers map[proto.Opcode]func(*Service, context.Context, request)
 
 func init() {
 	handlers = map[proto.Opcode]func(*Service, context.Context, request){
-		proto.OpDBAttach:      (*Service).handleAttach,
-		proto.OpDBDetach:      (*Service).handleDetach,
-		proto.OpGetDBMap:      (*Service).handleGetDBMap,
-		proto.OpGetDBInfo:     (*Service).handleGetDBInfo,
-		proto.OpDBStatistics:  (*Service).handleStatistics,
-		proto.OpGetDBSeqnum:   (*Service).handleGetSeqnum,
-		proto.OpSetDBFlags:    (*Service).handleSetFlags,
-		proto.OpWipeDB:        (*Service).handleWipe,
-		proto.OpGetVNNMap:     (*Service).handleGetVNNMap,
-		proto.OpSetVNNMap:     (*Service).handleSetVNNMap,
-		proto.OpGetRecMode:    (*Service).handleGetRecMode,
-		proto.OpFetchLock:     (*Service).handleFetchLock,
-		proto.OpUnlock:        (*Service).handleUnlock,
-		proto.OpFetch:         (*Service).handleFetch,
-		proto.OpUpdateRecord:  (*Service).handleUpdateRecord,
-		proto.OpTraverseStart: (*Service).handleTraverseStart,
-		proto.OpTraverseNext:  (*Service).handleTraverseNext,
-		proto.OpTraverseEnd:   (*Service).handleTraverseEnd,
-		proto.OpTransStart:    (*Service).handleTransStart,
-		proto.OpTransCommit:   (*Service).handleTransCommit,
-		proto.OpTransCancel:   (*Service).handleTransCancel,
-		proto.OpMigrate:       (*Service).handleMigrate,
-		proto.OpMigrateGrant:  (*Service).handleMigrateGrant,
-		proto.OpMigrateFetch:  (*Service).handleMigrateFetch,
-		proto.OpRevoke:        (*Service).handleRevoke,
-		proto.OpTraversePull:  (*Service).handleTraversePull,
-		proto.OpTxLock:        (*Service).handleTxLock,
-		proto.OpTxUnlock:      (*Service).handleTxUnlock,
-		proto.OpTxPrepare:     (*Service).handleTxPrepare,
-		proto.OpTxCommit:      (*Service).handleTxCommit,
-		proto.OpTxAbort:       (*Service).handleTxAbort,
-		proto.OpPushRecords:   (*Service).handlePushRecords,
-		proto.OpDBFreeze:      (*Service).handleFreeze,
-		proto.OpDBThaw:        (*Service).handleThaw,
+		proto.OpDBAttach:        (*Service).handleAttach,
+		proto.OpDBDetach:        (*Service).handleDetach,
+		proto.OpGetDBMap:        (*Service).handleGetDBMap,
+		proto.OpGetDBInfo:       (*Service).handleGetDBInfo,
+		proto.OpDBStatistics:    (*Service).handleStatistics,
+		proto.OpGetDBSeqnum:     (*Service).handleGetSeqnum,
+		proto.OpSetDBFlags:      (*Service).handleSetFlags,
+		proto.OpWipeDB:          (*Service).handleWipe,
+		proto.OpGetVNNMap:       (*Service).handleGetVNNMap,
+		proto.OpSetVNNMap:       (*Service).handleSetVNNMap,
+		proto.OpGetRecMode:      (*Service).handleGetRecMode,
+		proto.OpFetchLock:       (*Service).handleFetchLock,
+		proto.OpUnlock:          (*Service).handleUnlock,
+		proto.OpFetch:           (*Service).handleFetch,
+		proto.OpUpdateRecord:    (*Service).handleUpdateRecord,
+		proto.OpTraverseStart:   (*Service).handleTraverseStart,
+		proto.OpTraverseNext:    (*Service).handleTraverseNext,
+		proto.OpTraverseEnd:     (*Service).handleTraverseEnd,
+		proto.OpTransStart:      (*Service).handleTransStart,
+		proto.OpTransCommit:     (*Service).handleTransCommit,
+		proto.OpTransCancel:     (*Service).handleTransCancel,
+		proto.OpMigrate:         (*Service).handleMigrate,
+		proto.OpMigrateGrant:    (*Service).handleMigrateGrant,
+		proto.OpMigrateFetch:    (*Service).handleMigrateFetch,
+		proto.OpRevoke:          (*Service).handleRevoke,
+		proto.OpTraversePull:    (*Service).handleTraversePull,
+		proto.OpTxLock:          (*Service).handleTxLock,
+		proto.OpTxUnlock:        (*Service).handleTxUnlock,
+		proto.OpTxPrepare:       (*Service).handleTxPrepare,
+		proto.OpTxCommit:        (*Service).handleTxCommit,
+		proto.OpTxAbort:         (*Service).handleTxAbort,
+		proto.OpPushRecords:     (*Service).handlePushRecords,
+		proto.OpDBFreeze:        (*Service).handleFreeze,
+		proto.OpDBThaw:          (*Service).handleThaw,
+		proto.OpRecBegin:        (*Service).handleRecBegin,
+		proto.OpRecFreeze:       (*Service).handleRecFreeze,
+		proto.OpRecPull:         (*Service).handleRecPull,
+		proto.OpRecPush:         (*Service).handleRecPush,
+		proto.OpRecThaw:         (*Service).handleRecThaw,
+		proto.OpRecFinish:       (*Service).handleRecFinish,
+		proto.OpRecCheck:        (*Service).handleRecCheck,
+		proto.OpVacuumScan:      (*Service).handleVacuumScan,
+		proto.OpVacuumDelete:    (*Service).handleVacuumDelete,
+		proto.OpVacuumTryDelete: (*Service).handleVacuumTryDelete,
+		proto.OpVacuumCompact:   (*Service).handleVacuumCompact,
 	}
 }
 
@@ -297,6 +311,10 @@ func (s *Service) handleEvent(m *proto.Message) {
 			return
 		}
 		s.nodes.Store(&nm)
+		s.links.update(&nm, s.pnn)
+		if s.ownFlags()&proto.NodeFlagsInactive != 0 {
+			s.invalidate()
+		}
 		s.mu.Lock()
 		close(s.nodeCh)
 		s.nodeCh = make(chan struct{})
@@ -353,7 +371,10 @@ func (s *Service) connected(pnn uint32) bool {
 }
 
 // nodeGone reacts to nodes going away: transaction locks they held and
-// transactions they prepared are dropped, databases they froze thawed.
+// transactions they prepared are dropped, databases they froze for a wipe
+// or a restore thawed. A database a recovery froze stays frozen until the
+// next recovery, which the new leader runs at once: its records may
+// already be placed by the new vnnmap.
 func (s *Service) nodeGone(nm *proto.NodeMap) {
 	for _, n := range nm.Nodes {
 		if n.PNN != s.pnn && n.Flags&proto.NodeFlagDisconnected != 0 {
@@ -414,7 +435,38 @@ func endpoint(pnn uint32) proto.Endpoint {
 // call sends a request to node pnn's database service and decodes the
 // answer into resp.
 func (s *Service) call(ctx context.Context, pnn uint32, op proto.Opcode, req, resp proto.Payload) error {
-	return rpc.CallTyped(ctx, s.port, endpoint(pnn), op, req, resp)
+	rep, err := s.callNode(ctx, pnn, op, req)
+	if err != nil {
+		return err
+	}
+	if err := rep.Err(op); err != nil {
+		return err
+	}
+	if resp != nil {
+		if err := proto.Unmarshal(rep.Body, resp); err != nil {
+			return fmt.Errorf("%s reply from node %d: %w", op, pnn, err)
+		}
+	}
+	return nil
+}
+
+// callNode sends a request to node pnn's database service and returns
+// the reply envelope. It gives up with StatusUnavailable as soon as pnn
+// disconnects: a request already written to a node that dies is never
+// answered, and its sender would otherwise wait for the whole timeout.
+func (s *Service) callNode(ctx context.Context, pnn uint32, op proto.Opcode, req proto.Payload) (*proto.Reply, error) {
+	if pnn == s.pnn {
+		return s.port.Call(ctx, endpoint(pnn), op, req, 0)
+	}
+	cctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	stop := context.AfterFunc(s.links.aliveCtx(pnn), func() { cancel(errNodeGone) })
+	defer stop()
+	rep, err := s.port.Call(cctx, endpoint(pnn), op, req, 0)
+	if err != nil && errors.Is(context.Cause(cctx), errNodeGone) && ctx.Err() == nil {
+		return nil, statusErr(op, proto.StatusUnavailable, "node %d went away", pnn)
+	}
+	return rep, err
 }
 
 // send sends a one-way frame to node pnn's database service.
@@ -461,4 +513,15 @@ func firstError(results []nodeResult) error {
 		}
 	}
 	return nil
+}
+
+// askRecovery asks the recovery service for a recovery, without waiting:
+// the copies of a database disagree.
+func (s *Service) askRecovery(reason string) {
+	s.log.Warn("asking for a recovery", "reason", reason)
+	req := proto.RecoverRequest{Flags: proto.RecoverNoWait, Reason: reason}
+	m := &proto.Message{Header: proto.Header{Dst: proto.Endpoint{PNN: s.pnn, Service: proto.ServiceRecovery}, Opcode: proto.OpRecover}, Payload: req.AppendTo(nil)}
+	if err := s.port.Send(m); err != nil {
+		s.log.Debug("recovery request not sent", "err", err)
+	}
 }

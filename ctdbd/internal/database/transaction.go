@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 
 	"gctdb/tdb"
@@ -166,18 +167,47 @@ func (s *Service) txNodeGone(pnn uint32) {
 // txGenerationChanged drops everything of the old generation: lock queues
 // (their waiters retry against the new master) and staged transactions.
 func (s *Service) txGenerationChanged() {
+	s.txDrop(func(uint32) bool { return true })
+}
+
+// txDBGenerationChanged does the same for one database, recovered on its
+// own.
+func (s *Service) txDBGenerationChanged(dbid uint32) {
+	s.txDrop(func(id uint32) bool { return id == dbid })
+}
+
+func (s *Service) txDrop(match func(dbid uint32) bool) {
 	t := &s.tx
 	t.mu.Lock()
 	var fails []*txWaiter
 	for dbid, q := range t.queues {
-		fails = append(fails, q.waiters...)
-		delete(t.queues, dbid)
+		if match(dbid) {
+			fails = append(fails, q.waiters...)
+			delete(t.queues, dbid)
+		}
 	}
-	clear(t.prepared)
+	for id, p := range t.prepared {
+		if match(p.d.id) {
+			delete(t.prepared, id)
+		}
+	}
 	t.mu.Unlock()
 	for _, w := range fails {
 		w.grant(statusErr(proto.OpTxLock, proto.StatusBusy, "the vnnmap changed"))
 	}
+}
+
+// txStaged reports whether a transaction of d is staged here, waiting for
+// its coordinator to commit or drop it.
+func (s *Service) txStaged(d *db) bool {
+	s.tx.mu.Lock()
+	defer s.tx.mu.Unlock()
+	for _, p := range s.tx.prepared {
+		if p.d == d {
+			return true
+		}
+	}
+	return false
 }
 
 func (s *Service) handleTxLock(_ context.Context, r request) {
@@ -203,12 +233,13 @@ func (s *Service) handleTxLock(_ context.Context, r request) {
 }
 
 func (s *Service) checkTxMaster(dbid, gen uint32) error {
-	v := s.vnnmap()
+	d := s.lookup(dbid)
+	if d == nil {
+		return statusErr(proto.OpTxLock, proto.StatusNotFound, "no database with id 0x%08x", dbid)
+	}
+	v := d.vnnmap()
 	if gen != v.Generation || txMaster(v, dbid) != s.pnn {
 		return statusErr(proto.OpTxLock, proto.StatusBusy, "node %d is not the transaction master in generation %d", s.pnn, gen)
-	}
-	if s.lookup(dbid) == nil {
-		return statusErr(proto.OpTxLock, proto.StatusNotFound, "no database with id 0x%08x", dbid)
 	}
 	return nil
 }
@@ -224,7 +255,7 @@ func (s *Service) handleTxUnlock(_ context.Context, r request) {
 // txLock takes a database's transaction lock for token, waiting in the
 // master's queue; on failure the request is withdrawn.
 func (s *Service) txLock(ctx context.Context, d *db, token uint64) (master, gen uint32, err error) {
-	v := s.vnnmap()
+	v := d.vnnmap()
 	master, gen = txMaster(v, d.id), v.Generation
 	req := proto.TxLock{DBID: d.id, Generation: gen, Node: s.pnn, Token: token}
 	if master == s.pnn {
@@ -239,6 +270,10 @@ func (s *Service) txLock(ctx context.Context, d *db, token uint64) (master, gen 
 		}
 	} else {
 		err = s.call(ctx, master, proto.OpTxLock, &req, nil)
+		if err != nil && gone(err) {
+			// The recovery that follows names a new master.
+			err = statusErr(proto.OpTxLock, proto.StatusBusy, "transaction master %d is gone (%v); the cluster recovers, start the transaction again", master, err)
+		}
 	}
 	if err != nil {
 		s.txUnlock(d.id, master, token)
@@ -379,11 +414,11 @@ func (s *Service) handleTransCommit(ctx context.Context, r request) {
 			s.tx.mu.Unlock()
 			s.txUnlock(tc.d.id, tc.master, tc.token)
 		}()
-		if tc.gen != s.generation() {
+		if tc.gen != tc.d.generation() {
 			r.status(proto.StatusBusy, "the cluster recovered during the transaction; start it again")
 			return
 		}
-		seq, err := s.commit(ctx, tc.d, req.Writes)
+		seq, err := s.commit(ctx, tc.d, tc.gen, req.Writes)
 		if err != nil {
 			r.fail(fmt.Errorf("commit on %s: %w", tc.d.name, err))
 			return
@@ -394,9 +429,13 @@ func (s *Service) handleTransCommit(ctx context.Context, r request) {
 
 // commit applies a transaction on every active node in two phases: each
 // node stages the writes and checks it is at the sequence number the
-// transaction starts from, then each applies them atomically. If any node
-// cannot stage them, none applies them.
-func (s *Service) commit(ctx context.Context, d *db, writes []proto.Record) (uint64, error) {
+// transaction starts from and in the generation its lock was taken in,
+// then each applies them atomically. If any node cannot stage them, none
+// applies them. This node applies them last: should it die on the way,
+// no node has a transaction the others lack at the same sequence number
+// (which a recovery could not tell from theirs), and the client, on this
+// node, never saw it succeed.
+func (s *Service) commit(ctx context.Context, d *db, gen uint32, writes []proto.Record) (uint64, error) {
 	cur, err := d.seqnum()
 	if err != nil {
 		return 0, err
@@ -406,7 +445,7 @@ func (s *Service) commit(ctx context.Context, d *db, writes []proto.Record) (uin
 			return 0, statusErr(proto.OpTransCommit, proto.StatusInvalid, "the sequence number record is written by the commit itself")
 		}
 	}
-	prep := proto.TxPrepare{DBID: d.id, Generation: s.generation(), TxID: uint64(s.pnn)<<48 | s.nextID.Add(1), Seqnum: cur + 1, Writes: writes}
+	prep := proto.TxPrepare{DBID: d.id, Generation: gen, TxID: uint64(s.pnn)<<48 | s.nextID.Add(1), Seqnum: cur + 1, Writes: writes}
 	nodes := s.activeNodes()
 	cctx, cancel := context.WithTimeout(ctx, s.controlTimeout())
 	defer cancel()
@@ -420,18 +459,32 @@ func (s *Service) commit(ctx context.Context, d *db, writes []proto.Record) (uin
 			}
 		}
 		s.callAll(cctx, staged, proto.OpTxAbort, &ref, func() error { s.abortPrepared(ref.TxID); return nil })
+		switch {
+		case proto.StatusOf(err) == proto.StatusConflict:
+			// A node is at another sequence number: only a recovery
+			// brings the copies together again.
+			s.askRecovery(fmt.Sprintf("sequence numbers of %s differ: %v", d.name, err))
+			err = statusErr(proto.OpTransCommit, proto.StatusBusy, "%v; the cluster recovers, start the transaction again", err)
+		case gone(err):
+			// Nothing was applied; the recovery that follows the node's
+			// departure lets the transaction run without it.
+			err = statusErr(proto.OpTransCommit, proto.StatusBusy, "%v; the cluster recovers, start the transaction again", err)
+		}
 		return 0, err
 	}
-	for _, r := range s.callAll(cctx, nodes, proto.OpTxCommit, &ref, func() error { return s.commitPrepared(cctx, ref.TxID) }) {
+	others := slices.DeleteFunc(slices.Clone(nodes), func(p uint32) bool { return p == s.pnn })
+	for _, r := range s.callAll(cctx, others, proto.OpTxCommit, &ref, nil) {
 		switch {
 		case r.err == nil:
-		case r.pnn == s.pnn:
-			return 0, r.err
 		case gone(r.err):
 			s.log.Warn("node went away while committing a transaction", "db", d.name, "pnn", r.pnn, "seqnum", prep.Seqnum)
 		default:
 			s.log.Error("node failed to apply a committed transaction", "db", d.name, "pnn", r.pnn, "seqnum", prep.Seqnum, "err", r.err)
+			s.askRecovery(fmt.Sprintf("node %d failed to apply transaction %d of %s", r.pnn, prep.Seqnum, d.name))
 		}
+	}
+	if err := s.commitPrepared(cctx, s.takePrepared(ref.TxID)); err != nil {
+		return 0, err
 	}
 	return prep.Seqnum, nil
 }
@@ -442,8 +495,8 @@ func (s *Service) prepare(coordinator uint32, p *proto.TxPrepare) error {
 	if d == nil {
 		return statusErr(proto.OpTxPrepare, proto.StatusNotFound, "no database with id 0x%08x", p.DBID)
 	}
-	if p.Generation != s.generation() {
-		return statusErr(proto.OpTxPrepare, proto.StatusBusy, "generation %d, not %d", s.generation(), p.Generation)
+	if p.Generation != d.generation() || d.isFrozen() {
+		return statusErr(proto.OpTxPrepare, proto.StatusBusy, "database %s is in generation %d, not %d, or recovering", d.name, d.generation(), p.Generation)
 	}
 	cur, err := d.seqnum()
 	if err != nil {
@@ -465,16 +518,21 @@ func (s *Service) abortPrepared(id uint64) {
 	s.tx.mu.Unlock()
 }
 
+// takePrepared removes a staged transaction, nil if there is none.
+func (s *Service) takePrepared(id uint64) *txPrepared {
+	s.tx.mu.Lock()
+	defer s.tx.mu.Unlock()
+	p := s.tx.prepared[id]
+	delete(s.tx.prepared, id)
+	return p
+}
+
 // commitPrepared applies a staged transaction in one atomic (and for a
 // persistent database durable) update: every written record's RSN is
 // bumped and the sequence number record set.
-func (s *Service) commitPrepared(ctx context.Context, id uint64) error {
-	s.tx.mu.Lock()
-	p := s.tx.prepared[id]
-	delete(s.tx.prepared, id)
-	s.tx.mu.Unlock()
+func (s *Service) commitPrepared(ctx context.Context, p *txPrepared) error {
 	if p == nil {
-		return statusErr(proto.OpTxCommit, proto.StatusNotFound, "no staged transaction %x", id)
+		return statusErr(proto.OpTxCommit, proto.StatusNotFound, "no staged transaction")
 	}
 	return p.d.store.Update(ctx, func(tx *tdb.Tx) error {
 		put := func(key []byte, flags tdb.Flags, data []byte) error {
@@ -520,8 +578,11 @@ func (s *Service) handleTxCommit(ctx context.Context, r request) {
 	if !r.decode(&req) {
 		return
 	}
+	// Taken now, in arrival order: the coordinator's departure, noticed
+	// after this request arrived, must not drop what it decided.
+	p := s.takePrepared(req.TxID)
 	s.spawn(func() {
-		if err := s.commitPrepared(ctx, req.TxID); err != nil {
+		if err := s.commitPrepared(ctx, p); err != nil {
 			r.fail(err)
 			return
 		}

@@ -14,7 +14,9 @@
 //
 // Other services (failover, recovery) and `ctdb event` run events
 // through OpEventRun; events run one at a time and any of them pre-empts
-// a running monitor event.
+// a running monitor event. The startrecovery and recovered events run when
+// the recovery service announces a recovery's start and end; the monitor
+// event does not run in between, as a node in recovery is not judged.
 package eventd
 
 import (
@@ -66,16 +68,21 @@ type Service struct {
 	unhealthy bool
 	// timeouts counts monitor events in a row that timed out.
 	timeouts uint32
+	// recovering is when the recovery under way started; zero when none.
+	recovering time.Time
 
 	kick chan struct{}
-	work service.Workers
+	// recoveryEvents feeds startrecovery and recovered to one goroutine,
+	// in the order the recoveries announced them.
+	recoveryEvents chan eventscripts.Event
+	work           service.Workers
 }
 
 var _ service.Service = (*Service)(nil)
 
 // New returns the event service.
 func New(opts Options) *Service {
-	return &Service{opts: opts, active: true, kick: make(chan struct{}, 1)}
+	return &Service{opts: opts, active: true, kick: make(chan struct{}, 1), recoveryEvents: make(chan eventscripts.Event, 16)}
 }
 
 // ID implements service.Service.
@@ -101,7 +108,7 @@ func (s *Service) Init(ctx context.Context, env *service.Env) error {
 		return fmt.Errorf("eventd: %w", err)
 	}
 	s.runner = r
-	for _, srvid := range []uint64{proto.SrvIDRunstate, proto.SrvIDTunables} {
+	for _, srvid := range []uint64{proto.SrvIDRunstate, proto.SrvIDTunables, proto.SrvIDRecoveryStarted, proto.SrvIDRecovered} {
 		if err := s.port.RegisterSrvID(ctx, srvid); err != nil {
 			r.Close()
 			return fmt.Errorf("eventd: register srvid %#x: %w", srvid, err)
@@ -147,8 +154,44 @@ func (s *Service) Run(ctx context.Context) error {
 	if err := s.openGate(ctx, node.GateSetup); err != nil {
 		return nil
 	}
+	s.work.Go(func() { s.runRecoveryEvents(ctx) })
 	s.loop(ctx)
 	return nil
+}
+
+// runRecoveryEvents runs startrecovery and recovered as recoveries are
+// announced. A failure is logged: CTDB does not fail a recovery for it.
+func (s *Service) runRecoveryEvents(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case ev := <-s.recoveryEvents:
+			if _, err := s.runner.Run(ctx, ev, s.scriptTimeout()); err != nil && ctx.Err() == nil {
+				s.log.Error("event failed", "event", ev, "err", err)
+			}
+		}
+	}
+}
+
+// queueRecoveryEvent hands an event to runRecoveryEvents; a backlog
+// (scripts far slower than recoveries) drops it with a log line.
+func (s *Service) queueRecoveryEvent(ev eventscripts.Event) {
+	select {
+	case s.recoveryEvents <- ev:
+	default:
+		s.log.Warn("event not run: too many recovery events waiting", "event", ev)
+	}
+}
+
+// inRecovery reports whether a recovery is under way; one that was
+// announced but never finished (its leader died) counts for at most
+// twice RecoverTimeout.
+func (s *Service) inRecovery() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	limit := 2 * time.Duration(s.tunables.RecoverTimeout) * time.Second
+	return !s.recovering.IsZero() && time.Since(s.recovering) < limit
 }
 
 func (s *Service) shutdownEvent() {
@@ -205,7 +248,7 @@ func (s *Service) loop(ctx context.Context) {
 				startupDone = true
 				wait = 0
 			}
-		case rs == proto.RunstateRunning && active:
+		case rs == proto.RunstateRunning && active && !s.inRecovery():
 			s.monitor(ctx)
 		}
 		if !s.sleep(ctx, wait) {
@@ -261,7 +304,9 @@ func (s *Service) monitor(ctx context.Context) {
 		if n >= limit {
 			s.setHealth(ctx, false, fmt.Sprintf("monitor event timed out %d times in a row", n))
 		} else {
+			// Below the limit a timeout counts as success, as in CTDB.
 			s.log.Warn("monitor event timed out", "count", n, "limit", limit)
+			s.setHealth(ctx, true, "")
 		}
 	default:
 		s.mu.Lock()
@@ -367,6 +412,17 @@ func (s *Service) handleMessage(m *proto.Message) {
 			s.mu.Unlock()
 			s.poke()
 		}
+	case m.Dst.ID == proto.SrvIDRecoveryStarted && m.Opcode == proto.OpRecoveryStarted:
+		s.mu.Lock()
+		s.recovering = time.Now()
+		s.mu.Unlock()
+		s.queueRecoveryEvent(eventscripts.StartRecovery)
+	case m.Dst.ID == proto.SrvIDRecovered && m.Opcode == proto.OpRecovered:
+		s.mu.Lock()
+		s.recovering = time.Time{}
+		s.mu.Unlock()
+		s.queueRecoveryEvent(eventscripts.Recovered)
+		s.poke()
 	case m.Dst.ID == proto.SrvIDTunables && m.Opcode == proto.OpListTunables:
 		var l proto.TunableList
 		if proto.DecodePayload(m, &l) == nil {

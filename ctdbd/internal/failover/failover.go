@@ -129,7 +129,7 @@ func (s *Service) Init(ctx context.Context, env *service.Env) error {
 	}
 	s.lead = newClusterLeader(s.pnn, s.port)
 	s.drv = newDriver(portCluster{s}, s.lead, s.driverConfig, s.log)
-	for _, srvid := range append([]uint64{proto.SrvIDNodeMap, proto.SrvIDRunstate, proto.SrvIDTunables}, s.lead.srvids()...) {
+	for _, srvid := range append([]uint64{proto.SrvIDNodeMap, proto.SrvIDRunstate, proto.SrvIDTunables, proto.SrvIDRecovered}, s.lead.srvids()...) {
 		if err := s.port.RegisterSrvID(ctx, srvid); err != nil {
 			return fmt.Errorf("failover: register srvid %#x: %w", srvid, err)
 		}
@@ -511,6 +511,12 @@ func (s *Service) handleMessage(ctx context.Context, m *proto.Message) {
 			// addresses from others if need be (a run may have
 			// placed them all elsewhere while this node started).
 			s.requestRun(ctx, []uint32{s.pnn})
+		}
+	case m.Dst.ID == proto.SrvIDRecovered && m.Opcode == proto.OpRecovered:
+		// Every recovery is followed by a takeover run, as in CTDB: the
+		// node set it recovered is the one that should host.
+		if p, ok := s.lead.leader(); ok && p == s.pnn {
+			s.drv.request(nil)
 		}
 	case m.Dst.ID == proto.SrvIDTunables && m.Opcode == proto.OpListTunables:
 		var l proto.TunableList

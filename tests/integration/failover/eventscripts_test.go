@@ -157,3 +157,24 @@ func TestEventCommands(t *testing.T) {
 	assert.Equal(t, 1, r.Exit)
 	assert.Equal(t, "Cannot specify node for command scriptstatus\n", r.Stderr)
 }
+
+// The startrecovery and recovered events run on every node around each
+// recovery, in that order, as CTDB runs them.
+func TestRecoveryEvents(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, "127.106.35", 3)
+	logs := make([]string, c.Nodes)
+	for n := 0; n < c.Nodes; n++ {
+		logs[n] = filepath.Join(c.Base(n), "recovery-events.log")
+		writeScript(t, c, n, "00.recevents", `case "$1" in startrecovery|recovered) echo "$1" >> "`+logs[n]+`" ;; esac
+exit 0
+`)
+	}
+	ctdbOK(t, c, 0, "recover")
+	for n := 0; n < c.Nodes; n++ {
+		require.Eventually(t, func() bool {
+			b, _ := os.ReadFile(logs[n])
+			return strings.HasSuffix(string(b), "startrecovery\nrecovered\n")
+		}, 20*time.Second, 50*time.Millisecond, "node %d runs startrecovery then recovered", n)
+	}
+}
