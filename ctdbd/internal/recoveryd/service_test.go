@@ -206,7 +206,12 @@ func counter(st *proto.RecoveryStatus, name string) uint64 {
 // FIRST_RECOVERY.
 func TestRecoveryVerifiesLeadershipBeforeEveryStep(t *testing.T) {
 	tn := newTestNet(t, 0, -1)
-	require.Eventually(t, func() bool { return counter(tn.status(t, 0), "recoveries") >= 1 }, 10*time.Second, 10*time.Millisecond)
+	// A recovery may run before every node is connected; wait for the
+	// one that takes them all in.
+	require.Eventually(t, func() bool {
+		st := tn.status(t, 0)
+		return counter(st, "recoveries") >= 1 && len(st.Last.Nodes) == 3
+	}, 10*time.Second, 10*time.Millisecond)
 	log := tn.j.list()
 	// Every step, sent to all nodes at once, comes right after a
 	// verification.
