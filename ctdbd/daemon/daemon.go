@@ -80,6 +80,9 @@ func serve(opts Options, app string, b body) int {
 		if _, child := opts.Env(childMarker); !child {
 			return detach()
 		}
+		// Not inherited by anything the daemon starts (the cluster lock
+		// helper, event scripts): the parent waits for this pipe.
+		unix.CloseOnExec(readyFD)
 		readyPipe = os.NewFile(readyFD, "ready")
 	}
 	report := func(msg string) {
