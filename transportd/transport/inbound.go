@@ -120,6 +120,10 @@ func (t *Transport) serveInbound(ctx context.Context, conn net.Conn) {
 	if old != nil {
 		old.conn.Close()
 	}
+	if ctx.Err() != nil {
+		// Registered after the shutdown closed every connection.
+		conn.Close()
+	}
 	p.poke()
 	reason := t.readNodeFrames(ctx, conn, p, version)
 	t.mu.Lock()
@@ -212,6 +216,10 @@ func (t *Transport) serveLocal(ctx context.Context, conn net.Conn) {
 	t.mu.Lock()
 	t.locals[id] = c
 	t.mu.Unlock()
+	if ctx.Err() != nil {
+		// Registered after the shutdown closed every connection.
+		c.close("transport shutting down")
+	}
 	for _, svc := range h.Services {
 		if err := t.registerService(svc, c); err != nil {
 			t.log.Warn("service process rejected", "service", svc, "err", err)
