@@ -427,13 +427,20 @@ func (d *driver) runOnce(ctx context.Context, rebalance []uint32) (err error) {
 	}
 	d.ipReallocated(ctx, cfg, p.participants, term, culprits)
 	d.log.Log(ctx, slog.Level(2), "takeover run done", "moves", st.moves, "duration", time.Since(st.started), "term", term)
-	if len(culprits) > 0 {
+	if len(culprits) > 0 && ctx.Err() == nil {
 		d.charge(ctx, cfg, culprits, len(nm.Nodes))
 	}
 	if len(failed)+len(takeFailed) > 0 {
 		return fmt.Errorf("%d releases and %d takes failed", len(failed), len(takeFailed))
 	}
 	return nil
+}
+
+// blame reports whether a failed step counts against its node: not when
+// the run was aborted or the node went away (the run that follows leaves
+// it out).
+func blame(ctx context.Context, err error) bool {
+	return ctx.Err() == nil && proto.StatusOf(err) != proto.StatusUnavailable
 }
 
 // charge gives the node with the most failed steps of a run as many ban
@@ -509,7 +516,9 @@ func (d *driver) phase(ctx context.Context, cfg driverConfig, work map[uint32][]
 					d.log.Error("takeover run step failed", "node", pnn, "ip", a.Addr, "new_holder", int32(a.PNN), "err", err)
 					mu.Lock()
 					failed[a.Addr] = true
-					culprits[pnn]++
+					if blame(ctx, err) {
+						culprits[pnn]++
+					}
 					mu.Unlock()
 				}
 			}()
@@ -532,9 +541,11 @@ func (d *driver) ipReallocated(ctx context.Context, cfg driverConfig, nodes []ui
 			defer cancel()
 			if err := d.ops.ipReallocated(c, pnn, term); err != nil {
 				d.log.Warn("ipreallocated failed", "node", pnn, "err", err)
-				mu.Lock()
-				culprits[pnn]++
-				mu.Unlock()
+				if blame(ctx, err) {
+					mu.Lock()
+					culprits[pnn]++
+					mu.Unlock()
+				}
 			}
 		}()
 	}

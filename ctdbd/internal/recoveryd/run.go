@@ -90,13 +90,29 @@ func (s *Service) needed(ctx context.Context, leader *proto.Leader, nm *proto.No
 	if !slices.Equal(parts, last) {
 		return fmt.Sprintf("active nodes changed from %v to %v", last, parts)
 	}
-	cctx, cancel := context.WithTimeout(ctx, s.stepTimeout())
-	defer cancel()
+	// The check is answered from memory: a node that does not answer
+	// within checkTimeout is a reason to recover, not to wait for.
+	cctx, cancel := context.WithTimeout(ctx, min(s.stepTimeout(), checkTimeout))
+	s.mu.Lock()
+	s.cancelCheck = cancel
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.cancelCheck = nil
+		s.mu.Unlock()
+		cancel()
+	}()
 	nodes, errs := callAll(cctx, parts, func(ctx context.Context, pnn uint32) (*proto.RecNode, error) {
 		var n proto.RecNode
 		return &n, s.callDB(ctx, pnn, proto.OpRecCheck, nil, &n)
 	})
 	if err := firstError(errs); err != nil {
+		if ctx.Err() == nil && errors.Is(cctx.Err(), context.Canceled) {
+			// The node map changed under the check: the next check
+			// starts from it.
+			s.poke()
+			return ""
+		}
 		return fmt.Sprintf("cannot check %v", err)
 	}
 	dbs := make(map[uint32][]proto.DBInfo)
@@ -130,6 +146,9 @@ func (s *Service) needed(ctx context.Context, leader *proto.Leader, nm *proto.No
 	s.prevMissing = missing
 	return reason
 }
+
+// checkTimeout bounds the leader's periodic consistency check.
+const checkTimeout = 3 * time.Second
 
 func (s *Service) stepTimeout() time.Duration {
 	return time.Duration(max(s.tunables.Get().RecoverTimeout, 1)) * time.Second
@@ -193,19 +212,21 @@ func (s *Service) recover(ctx context.Context, leader *proto.Leader, nm *proto.N
 // failed records a failed recovery and charges the node that made it
 // fail.
 func (s *Service) failed(ctx context.Context, r *run, err error) {
+	var ne *nodeError
+	isNode := errors.As(err, &ne)
+	// A node that went away is left out of the next recovery, at once
+	// and unpunished: RerecoveryTimeout is for recoveries that fail
+	// among nodes that are there.
+	gone := isNode && proto.StatusOf(ne.err) == proto.StatusUnavailable
 	s.mu.Lock()
 	s.stats.failures++
-	s.failedAt = time.Now()
+	if !gone {
+		s.failedAt = time.Now()
+	}
 	s.lastParts = nil
 	s.mu.Unlock()
 	s.log.Error("recovery failed", "recovery", r.number, "err", err)
-	var ne *nodeError
-	if errors.Is(err, errNotLeader) || !errors.As(err, &ne) || ctx.Err() != nil {
-		return
-	}
-	if proto.StatusOf(ne.err) == proto.StatusUnavailable {
-		// A node that went away is left out of the next recovery, not
-		// punished.
+	if errors.Is(err, errNotLeader) || !isNode || ctx.Err() != nil || gone {
 		return
 	}
 	s.mu.Lock()

@@ -20,11 +20,13 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
 	"gctdb/ctdbd/internal/node"
 	"gctdb/ctdbd/internal/service"
+	"gctdb/recovery"
 	"gctdb/transportd/proto"
 	"gctdb/transportd/rpc"
 )
@@ -54,7 +56,9 @@ type Service struct {
 	last      proto.RecoveryEvent
 	lastParts []uint32
 	failedAt  time.Time
-	gateOpen  bool
+	// cancelCheck ends the consistency check under way, if any.
+	cancelCheck context.CancelFunc
+	gateOpen    bool
 	// prevMissing are the databases nodes lacked at the previous check
 	// (only the Run loop uses it).
 	prevMissing map[string]bool
@@ -156,8 +160,15 @@ func (s *Service) handleEvent(m *proto.Message) {
 			return
 		}
 		s.mu.Lock()
+		changed := !slices.Equal(recovery.Participants(&nm), recovery.Participants(&s.nodes))
 		s.nodes = nm
+		cancelCheck := s.cancelCheck
 		s.mu.Unlock()
+		if changed && cancelCheck != nil {
+			// A check waiting on a node that just went away would
+			// otherwise hold the recovery up for its whole timeout.
+			cancelCheck()
+		}
 		s.poke()
 	}
 }
