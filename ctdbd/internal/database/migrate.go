@@ -263,7 +263,7 @@ func (s *Service) storeGrant(d *db, g *proto.MigrateGrant, w *migWaiter) error {
 			}
 			cur = *rec
 		}
-		if w != nil && cur.Header.DMaster == s.pnn {
+		if cur.Header.DMaster == s.pnn {
 			d.arriving(w, cur)
 		}
 		return nil

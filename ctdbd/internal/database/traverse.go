@@ -95,18 +95,27 @@ func (ss *travSession) wants(self uint32, rec proto.Record) bool {
 	return ss.flags&proto.TraverseLocal != 0 || ss.d.transactional() || rec.Header.DMaster == self
 }
 
-// arriving captures the record of a grant for every session that was
-// opened while the grant was under way.
+// arriving captures a record that has just become this node's for every
+// session that would miss it otherwise: one opened while its grant was
+// under way (w, nil when none waited), or one whose scan has already read
+// past its key. The latter matters because sessions open one node after
+// the other: the record may leave a node whose session is not open yet
+// for one whose scan is past it. The coordinator drops the duplicates
+// this can make.
 func (d *db) arriving(w *migWaiter, rec proto.Record) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for ss := range d.sessions {
 		// rec is this node's now: the session lists it like a scanned one.
-		if slices.Contains(ss.pending, w) && ss.wants(rec.Header.DMaster, rec) {
-			ss.mu.Lock()
-			ss.captured = append(ss.captured, rec)
-			ss.mu.Unlock()
+		if !ss.wants(rec.Header.DMaster, rec) {
+			continue
 		}
+		ss.mu.Lock()
+		passed := ss.read && bytes.Compare(rec.Key, ss.cursor) <= 0
+		if passed || w != nil && slices.Contains(ss.pending, w) {
+			ss.captured = append(ss.captured, rec)
+		}
+		ss.mu.Unlock()
 	}
 }
 
