@@ -214,10 +214,11 @@ func (s *Service) recover(ctx context.Context, leader *proto.Leader, nm *proto.N
 func (s *Service) failed(ctx context.Context, r *run, err error) {
 	var ne *nodeError
 	isNode := errors.As(err, &ne)
-	// A node that went away is left out of the next recovery, at once
-	// and unpunished: RerecoveryTimeout is for recoveries that fail
-	// among nodes that are there.
-	gone := isNode && proto.StatusOf(ne.err) == proto.StatusUnavailable
+	// A node that went away, or whose daemon is not up yet behind a
+	// transportd that already is, is left out of the next recovery or
+	// taken in by it, at once and unpunished: RerecoveryTimeout is for
+	// recoveries that fail among nodes that are there.
+	gone := isNode && (proto.StatusOf(ne.err) == proto.StatusUnavailable || proto.StatusOf(ne.err) == proto.StatusUnsupported)
 	s.mu.Lock()
 	s.stats.failures++
 	if !gone {
