@@ -553,7 +553,22 @@ func runWritekey(ctx context.Context, r *request) (view, error) {
 	if err := rec.Store(ctx, data); err != nil {
 		return nil, failf("Failed to store record for key %s", r.args[1])
 	}
+	if err := applied(ctx, db, key); err != nil {
+		return nil, failf("Failed to store record for key %s", r.args[1])
+	}
 	return nil, nil
+}
+
+// applied returns once the daemon has applied the store or delete this
+// client sent for key without waiting: the next lock of the record is
+// granted only then. CTDB's tool writes the record itself before it
+// exits, so a command run right after sees the change; so must ours.
+func applied(ctx context.Context, db *client.DB, key []byte) error {
+	rec, err := db.FetchLock(ctx, key)
+	if err != nil {
+		return err
+	}
+	return rec.Unlock()
 }
 
 func runDeletekey(ctx context.Context, r *request) (view, error) {
@@ -567,6 +582,9 @@ func runDeletekey(ctx context.Context, r *request) (view, error) {
 		return nil, failf("Failed to fetch record for key %s", r.args[1])
 	}
 	if err := rec.Delete(ctx); err != nil {
+		return nil, failf("Failed to delete record for key %s", r.args[1])
+	}
+	if err := applied(ctx, db, key); err != nil {
 		return nil, failf("Failed to delete record for key %s", r.args[1])
 	}
 	return nil, nil

@@ -436,11 +436,13 @@ func (d *driver) runOnce(ctx context.Context, rebalance []uint32) (err error) {
 	return nil
 }
 
-// blame reports whether a failed step counts against its node: not when
-// the run was aborted or the node went away (the run that follows leaves
-// it out).
+// blame reports whether a failed step counts against its node: only when
+// the node answered that its scripts failed. An aborted run, a node that
+// went away or stalls (membership deals with it) or one that cannot host
+// yet is not charged.
 func blame(ctx context.Context, err error) bool {
-	return ctx.Err() == nil && proto.StatusOf(err) != proto.StatusUnavailable
+	var se *proto.StatusError
+	return ctx.Err() == nil && errors.As(err, &se) && se.Status == proto.StatusFailed
 }
 
 // charge gives the node with the most failed steps of a run as many ban

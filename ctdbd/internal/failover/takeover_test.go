@@ -2,7 +2,6 @@ package failover
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -179,7 +178,8 @@ func (f *fakeCluster) release(_ context.Context, pnn uint32, a proto.IPAssignmen
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.failRelease[pnn] {
-		return errors.New("release failed")
+		// As a node answers when its releaseip scripts fail.
+		return &proto.StatusError{Op: proto.OpReleaseIP, Status: proto.StatusFailed, Msg: "releaseip event failed"}
 	}
 	if h, ok := f.beliefs[pnn][a.Addr]; ok && h == pnn {
 		f.events = append(f.events, fmt.Sprintf("release %d %s", pnn, a.Addr))
