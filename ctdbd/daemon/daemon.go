@@ -536,6 +536,23 @@ type pidFile struct {
 	f    *os.File
 }
 
+// pidLockWait is how long a starting daemon tries for the pid file's
+// lock: a predecessor killed with -9 while it was starting a helper
+// leaves the lock with the forked child until that child execs.
+const pidLockWait = time.Second
+
+// lockPIDFile takes the pid file's lock, retrying for pidLockWait.
+func lockPIDFile(f *os.File) error {
+	deadline := time.Now().Add(pidLockWait)
+	for {
+		err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+		if err == nil || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // createPIDFile writes and locks the pid file; a second daemon with the
 // same configuration finds it locked and refuses to start.
 func createPIDFile(path string) (*pidFile, error) {
@@ -543,7 +560,7 @@ func createPIDFile(path string) (*pidFile, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open pid file: %w", err)
 	}
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+	if err := lockPIDFile(f); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("pid file %s is locked: another ctdbd is running", path)
 	}

@@ -142,7 +142,7 @@ func (h *Header) DecodeFrom(d *Decoder) {
 }
 
 // Validate checks the fields every frame must satisfy: magic, length
-// bounds, known flags and a sane flag combination. The protocol version is
+// bounds, known flags, a sane flag combination and a payload version. The protocol version is
 // checked by the connection against the negotiated one.
 func (h *Header) Validate(maxFrame int) error {
 	if h.Magic != Magic {
@@ -159,6 +159,11 @@ func (h *Header) Validate(maxFrame int) error {
 	}
 	if h.Flags&FlagRequest != 0 && h.Flags&FlagReply != 0 {
 		return fmt.Errorf("%w: frame is both request and reply", ErrMalformed)
+	}
+	// Every sender writes a payload version (Encode defaults it to
+	// PayloadVersion); 0 would not survive re-encoding.
+	if h.PayloadVersion == 0 {
+		return fmt.Errorf("%w: payload version 0", ErrMalformed)
 	}
 	return nil
 }
