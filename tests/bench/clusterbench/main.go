@@ -21,6 +21,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"gctdb/tests/bench/internal/benchkit"
 )
 
 type impl struct {
@@ -34,7 +36,7 @@ func main() {
 	prefix := flag.String("prefix", "127.0.95", "address prefix of the bench cluster (127.x.y)")
 	flag.Parse()
 
-	repo, err := repoDir()
+	repo, err := benchkit.RepoDir()
 	if err != nil {
 		fail(err)
 	}
@@ -57,22 +59,14 @@ func main() {
 			statuses = append(statuses, st...)
 			rss = max(rss, m)
 		}
-		fmt.Printf("| %s | %s, %s | %s | %s | %.1f MB |\n", im.name, fmtDur(median(starts)), fmtDur(slices.Max(starts)),
-			fmtDur(median(pings)), fmtDur(median(statuses)), float64(rss)/1024)
+		fmt.Printf("| %s | %s, %s | %s | %s | %.1f MB |\n", im.name, benchkit.FmtDur(benchkit.Median(starts)), benchkit.FmtDur(slices.Max(starts)),
+			benchkit.FmtDur(benchkit.Median(pings)), benchkit.FmtDur(benchkit.Median(statuses)), float64(rss)/1024)
 	}
 }
 
 func fail(err error) {
 	fmt.Fprintf(os.Stderr, "clusterbench: %v\n", err)
 	os.Exit(1)
-}
-
-func repoDir() (string, error) {
-	out, err := exec.Command("go", "env", "GOMOD").Output()
-	if err != nil {
-		return "", err
-	}
-	return filepath.Dir(strings.TrimSpace(string(out))), nil
 }
 
 // once sets up and starts a 3-node cluster, measures, and stops it.
@@ -85,19 +79,11 @@ func once(repo string, im impl, prefix string, calls int) (time.Duration, []time
 	nodes := filepath.Join(dir, "nodes.in")
 	os.WriteFile(nodes, []byte(fmt.Sprintf("%s.1\n%s.2\n%s.3\n", prefix, prefix, prefix)), 0o644)
 	script := filepath.Join(repo, "tests", "local_daemons.sh")
-	harness := func(args ...string) error {
-		cmd := exec.Command(script, append([]string{dir}, args...)...)
-		cmd.Env = append(os.Environ(), im.env...)
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			return fmt.Errorf("local_daemons.sh %v: %v\n%s", args, err, out)
-		}
-		return nil
-	}
+	harness := func(args ...string) error { return benchkit.Harness(script, dir, im.env, args...) }
 	if err := harness("setup", "-N", nodes); err != nil {
 		return 0, nil, nil, 0, err
 	}
-	defer harness("stop", "all")
+	defer benchkit.StopAll(script, dir, im.env, 3)
 	ctdb := func(args ...string) (string, error) {
 		cmd := exec.Command("ctdb", args...)
 		cmd.Env = append(os.Environ(), im.env...)
@@ -263,19 +249,4 @@ func rssKB(pid int) int {
 		}
 	}
 	return 0
-}
-
-func median(d []time.Duration) time.Duration {
-	s := slices.Clone(d)
-	slices.Sort(s)
-	return s[len(s)/2]
-}
-
-func fmtDur(d time.Duration) string {
-	switch {
-	case d >= time.Second:
-		return fmt.Sprintf("%.2f s", d.Seconds())
-	default:
-		return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000)
-	}
 }

@@ -38,6 +38,7 @@ import (
 	"time"
 
 	"gctdb/ctdbd/client"
+	"gctdb/tests/bench/internal/benchkit"
 )
 
 type impl struct {
@@ -60,7 +61,7 @@ func main() {
 	only := flag.String("only", "", "run one implementation only: gctdb or ctdb")
 	flag.Parse()
 
-	repo, err := repoDir()
+	repo, err := benchkit.RepoDir()
 	if err != nil {
 		fail(err)
 	}
@@ -106,7 +107,7 @@ func main() {
 					}
 					ds = append(ds, time.Since(t0))
 				}
-				return median(ds)
+				return benchkit.Median(ds)
 			}
 			r.writekey = timeCLI("writekey", "bench_vol.tdb", "key%d", "value%d")
 			r.readkey = timeCLI("readkey", "bench_vol.tdb", "key%d")
@@ -129,7 +130,7 @@ func main() {
 				}
 				ds = append(ds, time.Since(t0))
 			}
-			r.ptrans = median(ds)
+			r.ptrans = benchkit.Median(ds)
 			if out, err := c.ctdb(1, "pfetch", "bench_pers.tdb", fmt.Sprintf("ptrans-key-%06d", *records-1)); err != nil || !strings.Contains(out, fmt.Sprintf("value %d of record %06d", *ptransRuns-1, *records-1)) {
 				return fmt.Errorf("ptrans result not on node 1: %q %v", out, err)
 			}
@@ -151,7 +152,7 @@ func main() {
 	fmt.Printf("| implementation | readkey | writekey | pstore | pfetch | ptrans of %d records |\n", *records)
 	fmt.Println("|---|---|---|---|---|---|")
 	for _, r := range rows {
-		fmt.Printf("| %s | %s | %s | %s | %s | %s |\n", r.name, fmtDur(r.readkey), fmtDur(r.writekey), fmtDur(r.pstore), fmtDur(r.pf), fmtDur(r.ptrans))
+		fmt.Printf("| %s | %s | %s | %s | %s | %s |\n", r.name, benchkit.FmtDur(r.readkey), benchkit.FmtDur(r.writekey), benchkit.FmtDur(r.pstore), benchkit.FmtDur(r.pf), benchkit.FmtDur(r.ptrans))
 	}
 	if progs != nil {
 		fmt.Println()
@@ -166,14 +167,6 @@ func main() {
 func fail(err error) {
 	fmt.Fprintf(os.Stderr, "dbbench: %v\n", err)
 	os.Exit(1)
-}
-
-func repoDir() (string, error) {
-	out, err := exec.Command("go", "env", "GOMOD").Output()
-	if err != nil {
-		return "", err
-	}
-	return filepath.Dir(strings.TrimSpace(string(out))), nil
 }
 
 // start sets up and starts a 3-node cluster and waits until every node
@@ -217,13 +210,7 @@ func (c *cluster) stop() {
 }
 
 func (c *cluster) harness(args ...string) error {
-	cmd := exec.Command(filepath.Join(c.repo, "tests", "local_daemons.sh"), append([]string{c.dir}, args...)...)
-	cmd.Env = append(os.Environ(), c.im.env...)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("local_daemons.sh %v: %v\n%s", args, err, out)
-	}
-	return nil
+	return benchkit.Harness(filepath.Join(c.repo, "tests", "local_daemons.sh"), c.dir, c.im.env, args...)
 }
 
 // command returns a command of the implementation run "on" node pnn.
@@ -441,19 +428,4 @@ func allOK(out string) bool {
 		}
 	}
 	return true
-}
-
-func median(d []time.Duration) time.Duration {
-	s := slices.Clone(d)
-	slices.Sort(s)
-	return s[len(s)/2]
-}
-
-func fmtDur(d time.Duration) string {
-	switch {
-	case d >= time.Second:
-		return fmt.Sprintf("%.2f s", d.Seconds())
-	default:
-		return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000)
-	}
 }

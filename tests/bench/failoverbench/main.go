@@ -27,6 +27,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"gctdb/tests/bench/internal/benchkit"
 )
 
 type impl struct {
@@ -49,7 +51,7 @@ func main() {
 	only := flag.String("only", "", "run only this implementation (gctdb or ctdb)")
 	which := flag.String("series", "immediate,settled", "the series to run")
 	flag.Parse()
-	repo, err := repoDir()
+	repo, err := benchkit.RepoDir()
 	if err != nil {
 		fail(err)
 	}
@@ -75,7 +77,7 @@ func main() {
 			if settled {
 				name = "settled"
 			}
-			fmt.Printf("| %s | %s | %s | %s | %d |\n", im.name, name, fmtDur(median(times)), fmtDur(slices.Max(times)), len(times))
+			fmt.Printf("| %s | %s | %s | %s | %d |\n", im.name, name, benchkit.FmtDur(benchkit.Median(times)), benchkit.FmtDur(slices.Max(times)), len(times))
 		}
 	}
 }
@@ -83,14 +85,6 @@ func main() {
 func fail(err error) {
 	fmt.Fprintf(os.Stderr, "failoverbench: %v\n", err)
 	os.Exit(1)
-}
-
-func repoDir() (string, error) {
-	out, err := exec.Command("go", "env", "GOMOD").Output()
-	if err != nil {
-		return "", err
-	}
-	return filepath.Dir(strings.TrimSpace(string(out))), nil
 }
 
 // bench is one cluster of the bench.
@@ -101,12 +95,7 @@ type bench struct {
 }
 
 func (b *bench) harness(args ...string) error {
-	cmd := exec.Command(filepath.Join(b.cfg.repo, "tests", "local_daemons.sh"), append([]string{b.dir}, args...)...)
-	cmd.Env = append(os.Environ(), b.im.env...)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("local_daemons.sh %v: %v\n%s", args, err, out)
-	}
-	return nil
+	return benchkit.Harness(filepath.Join(b.cfg.repo, "tests", "local_daemons.sh"), b.dir, b.im.env, args...)
 }
 
 func (b *bench) ctdb(node int, args ...string) (string, error) {
@@ -180,7 +169,7 @@ func series(cfg config, im impl, settled bool) ([]time.Duration, error) {
 		if err != nil {
 			return nil, err
 		}
-		pid := readPID(filepath.Join(dir, fmt.Sprintf("node.%d", victim), "run", "ctdbd.pid"))
+		pid := benchkit.ReadPID(filepath.Join(dir, fmt.Sprintf("node.%d", victim), "run", "ctdbd.pid"))
 		if pid == 0 {
 			return nil, fmt.Errorf("node %d has no pid", victim)
 		}
@@ -197,12 +186,12 @@ func series(cfg config, im impl, settled bool) ([]time.Duration, error) {
 		took := time.Since(start)
 		times = append(times, took)
 		fmt.Fprintf(os.Stderr, "%s %v run %d: node %d -> %v\n", im.name, map[bool]string{false: "immediate", true: "settled"}[settled], r, victim, took)
-		waitGone(pid)
+		benchkit.WaitGone(pid, 5*time.Second)
 		// CTDB's event daemon outlives a killed ctdbd for a moment and a
 		// new ctdbd cannot start while it holds its socket.
 		for _, helper := range []string{"eventd.pid", "transportd.pid"} {
-			if hp := readPID(filepath.Join(dir, fmt.Sprintf("node.%d", victim), "run", helper)); hp > 0 {
-				waitGone(hp)
+			if hp := benchkit.ReadPID(filepath.Join(dir, fmt.Sprintf("node.%d", victim), "run", helper)); hp > 0 {
+				benchkit.WaitGone(hp, 5*time.Second)
 			}
 		}
 		if err := b.harness("start", strconv.Itoa(victim)); err != nil {
@@ -221,9 +210,9 @@ func series(cfg config, im impl, settled bool) ([]time.Duration, error) {
 
 func (b *bench) stopAll() {
 	for n := 0; n < 3; n++ {
-		if pid := readPID(filepath.Join(b.dir, fmt.Sprintf("node.%d", n), "run", "ctdbd.pid")); pid > 0 {
+		if pid := benchkit.ReadPID(filepath.Join(b.dir, fmt.Sprintf("node.%d", n), "run", "ctdbd.pid")); pid > 0 {
 			syscall.Kill(pid, syscall.SIGKILL)
-			waitGone(pid)
+			benchkit.WaitGone(pid, 5*time.Second)
 		}
 	}
 }
@@ -297,32 +286,4 @@ func (b *bench) victim(up []int) (int, error) {
 		}
 	}
 	return 0, errors.New("no node but the leader hosts addresses")
-}
-
-func readPID(path string) int {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return 0
-	}
-	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
-	return pid
-}
-
-func waitGone(pid int) {
-	for i := 0; i < 1000 && syscall.Kill(pid, 0) == nil; i++ {
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
-func median(d []time.Duration) time.Duration {
-	s := slices.Clone(d)
-	slices.Sort(s)
-	return s[len(s)/2]
-}
-
-func fmtDur(d time.Duration) string {
-	if d < time.Second {
-		return fmt.Sprintf("%.0f ms", float64(d)/float64(time.Millisecond))
-	}
-	return fmt.Sprintf("%.2f s", d.Seconds())
 }

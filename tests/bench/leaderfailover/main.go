@@ -11,7 +11,6 @@
 package main
 
 import (
-	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -22,6 +21,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"gctdb/tests/bench/internal/benchkit"
 )
 
 // impl is one implementation under test.
@@ -40,7 +41,7 @@ func main() {
 	only := flag.String("only", "", "run only this implementation (gctdb or ctdb)")
 	flag.Parse()
 
-	repo, err := repoDir()
+	repo, err := benchkit.RepoDir()
 	if err != nil {
 		fail(err)
 	}
@@ -61,7 +62,7 @@ func main() {
 			if err != nil {
 				fail(fmt.Errorf("%s, %s: %w", im.name, kind, err))
 			}
-			fmt.Printf("| %s | %s of the leader | %s | %s | %d of %d |\n", im.name, kind, fmtDur(median(took)), fmtDur(slices.Max(took)), capped, *runs)
+			fmt.Printf("| %s | %s of the leader | %s | %s | %d of %d |\n", im.name, kind, benchkit.FmtDur(benchkit.Median(took)), benchkit.FmtDur(slices.Max(took)), capped, *runs)
 		}
 	}
 }
@@ -71,14 +72,6 @@ func fail(err error) {
 	os.Exit(1)
 }
 
-func repoDir() (string, error) {
-	out, err := exec.Command("go", "env", "GOMOD").Output()
-	if err != nil {
-		return "", err
-	}
-	return filepath.Dir(strings.TrimSpace(string(out))), nil
-}
-
 // cluster is one set of local daemons.
 type cluster struct {
 	dir, script string
@@ -86,13 +79,7 @@ type cluster struct {
 }
 
 func (c *cluster) harness(args ...string) error {
-	cmd := exec.Command(c.script, append([]string{c.dir}, args...)...)
-	cmd.Env = append(os.Environ(), c.im.env...)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("local_daemons.sh %v: %v\n%s", args, err, out)
-	}
-	return nil
+	return benchkit.Harness(c.script, c.dir, c.im.env, args...)
 }
 
 // ctdb runs the CLI as node n.
@@ -201,7 +188,7 @@ func measure(repo string, im impl, prefix, kind string, runs int, limit time.Dur
 			syscall.Kill(pid, syscall.SIGCONT)
 			continue
 		}
-		if err := waitGone(pid); err != nil {
+		if err := benchkit.WaitGone(pid, 10*time.Second); err != nil {
 			return nil, 0, err
 		}
 		if err := c.harness("start", strconv.Itoa(leader)); err != nil {
@@ -209,27 +196,4 @@ func measure(repo string, im impl, prefix, kind string, runs int, limit time.Dur
 		}
 	}
 	return took, capped, nil
-}
-
-func waitGone(pid int) error {
-	for i := 0; i < 1000; i++ {
-		if syscall.Kill(pid, 0) != nil {
-			return nil
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	return errors.New("killed daemon did not exit")
-}
-
-func median(d []time.Duration) time.Duration {
-	s := slices.Clone(d)
-	slices.Sort(s)
-	return s[len(s)/2]
-}
-
-func fmtDur(d time.Duration) string {
-	if d >= time.Second {
-		return fmt.Sprintf("%.2f s", d.Seconds())
-	}
-	return fmt.Sprintf("%.0f ms", float64(d)/float64(time.Millisecond))
 }

@@ -33,13 +33,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"gctdb/ctdbd/client"
+	"gctdb/tests/bench/internal/benchkit"
 	"gctdb/transportd/proto"
 )
 
@@ -58,7 +58,7 @@ func main() {
 	flag.BoolVar(&showSteps, "steps", false, "print gctdb's per-database step times from the leader's log")
 	flag.Parse()
 
-	repo, err := repoDir()
+	repo, err := benchkit.RepoDir()
 	if err != nil {
 		fail(err)
 	}
@@ -84,10 +84,10 @@ func main() {
 				fail(fmt.Errorf("%s, %d records: %w", im.name, n, err))
 			}
 			fmt.Printf("| %s | %d x %d volatile | first (moves 2/3) | %s | %s | %s |\n", im.name, *dbs, n,
-				fmtDur(r.daemon[0]), fmtDur(r.command[0]), fmtDur(r.normal[0]))
+				benchkit.FmtDur(r.daemon[0]), benchkit.FmtDur(r.command[0]), benchkit.FmtDur(r.normal[0]))
 			if len(r.daemon) > 1 {
 				fmt.Printf("| %s | %d x %d volatile | next (median of %d) | %s | %s | %s |\n", im.name, *dbs, n, len(r.daemon)-1,
-					fmtDur(median(r.daemon[1:])), fmtDur(median(r.command[1:])), fmtDur(median(r.normal[1:])))
+					benchkit.FmtDur(benchkit.Median(r.daemon[1:])), benchkit.FmtDur(benchkit.Median(r.command[1:])), benchkit.FmtDur(benchkit.Median(r.normal[1:])))
 			}
 		}
 	}
@@ -98,27 +98,13 @@ func fail(err error) {
 	os.Exit(1)
 }
 
-func repoDir() (string, error) {
-	out, err := exec.Command("go", "env", "GOMOD").Output()
-	if err != nil {
-		return "", err
-	}
-	return filepath.Dir(strings.TrimSpace(string(out))), nil
-}
-
 type cluster struct {
 	dir, script string
 	im          impl
 }
 
 func (c *cluster) harness(args ...string) error {
-	cmd := exec.Command(c.script, append([]string{c.dir}, args...)...)
-	cmd.Env = append(os.Environ(), c.im.env...)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("local_daemons.sh %v: %v\n%s", args, err, out)
-	}
-	return nil
+	return benchkit.Harness(c.script, c.dir, c.im.env, args...)
 }
 
 func (c *cluster) env(n int) []string {
@@ -368,17 +354,4 @@ func (c *cluster) check(n, dbs int) error {
 		}
 	}
 	return nil
-}
-
-func median(d []time.Duration) time.Duration {
-	s := slices.Clone(d)
-	slices.Sort(s)
-	return s[len(s)/2]
-}
-
-func fmtDur(d time.Duration) string {
-	if d >= time.Second {
-		return fmt.Sprintf("%.2f s", d.Seconds())
-	}
-	return fmt.Sprintf("%.0f ms", float64(d)/float64(time.Millisecond))
 }
