@@ -454,6 +454,17 @@ func (c *Cluster) Ctdb(i int, args ...string) Result {
 	return r
 }
 
+// Leader is the leader's PNN as node i's `ctdb leader` prints it.
+func (c *Cluster) Leader(i int) int {
+	c.t.Helper()
+	r := c.Ctdb(i, "leader")
+	pnn, err := strconv.Atoi(strings.TrimSpace(r.Stdout))
+	if r.Exit != 0 || err != nil {
+		c.t.Fatalf("ctdb leader on node %d: exit %d: %s%s", i, r.Exit, r.Stdout, r.Stderr)
+	}
+	return pnn
+}
+
 // WaitHealthy waits until every node in up sees every node in up OK and
 // RUNNING.
 func (c *Cluster) WaitHealthy(up []int, timeout time.Duration) error {

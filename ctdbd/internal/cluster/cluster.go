@@ -148,6 +148,9 @@ type loopState struct {
 	// that check is done.
 	checking   uint64
 	checkAgain bool
+	// minoritySince is when this node last lost sight of half of the
+	// nodes (zero while it sees at least half).
+	minoritySince time.Time
 }
 
 // New returns the cluster service.
@@ -399,7 +402,7 @@ func (s *Service) handle(ctx context.Context, ev any) {
 		// that overtook it; every change is published, so any published
 		// map is at least as fresh.
 		if !s.st.mapPublished {
-			s.onNodeMap(ev)
+			s.onNodeMap(ev, now)
 		}
 	case raceResult:
 		s.onRace(ev, now)
@@ -418,7 +421,7 @@ func (s *Service) onMessage(ctx context.Context, m *proto.Message, now time.Time
 		var nm proto.NodeMap
 		if err := proto.DecodePayload(m, &nm); err == nil {
 			s.st.mapPublished = true
-			s.onNodeMap(&nm)
+			s.onNodeMap(&nm, now)
 		}
 	case m.Dst.Service == proto.ServiceMessage && m.Dst.ID == proto.SrvIDNodeFlags:
 		var f proto.NodeFlags
@@ -445,7 +448,7 @@ func (s *Service) onMessage(ctx context.Context, m *proto.Message, now time.Time
 	}
 }
 
-func (s *Service) onNodeMap(m *proto.NodeMap) {
+func (s *Service) onNodeMap(m *proto.NodeMap, now time.Time) {
 	var joined []uint32
 	for _, n := range m.Nodes {
 		ns := s.st.nodes[n.PNN]
@@ -470,11 +473,46 @@ func (s *Service) onNodeMap(m *proto.NodeMap) {
 	}
 	s.st.haveMap = true
 	s.updateEligible()
+	s.checkMinority(now)
 	// A node that just connected hears who leads at once, not at the
 	// next broadcast.
 	if len(joined) > 0 && s.isLeading() {
 		s.requestBroadcast(context.Background())
 	}
+}
+
+// checkMinority notes whether this node sees fewer than half of the
+// nodes. A leader that does is most likely the one cut off from the
+// others, while the cluster lock, on storage it may still reach, keeps
+// the majority from electing anybody: it yields the lock so that they
+// can. Half is enough to keep it (two nodes of four, one of two): an
+// even split has no majority to hand over to, and the lock decides.
+func (s *Service) checkMinority(now time.Time) {
+	connected := 0
+	for _, pnn := range s.nodes {
+		if s.st.nodes[pnn].connected {
+			connected++
+		}
+	}
+	if 2*connected >= len(s.nodes) {
+		s.st.minoritySince = time.Time{}
+		return
+	}
+	if !s.st.minoritySince.IsZero() {
+		return
+	}
+	s.st.minoritySince = now
+	if s.spec.configured() && s.isLeading() {
+		s.stepDown(fmt.Sprintf("this node sees only %d of %d nodes", connected, len(s.nodes)), true)
+	}
+}
+
+// minorityHoldsBack keeps a node that lost sight of the majority out of
+// the race for a leader timeout, so that the majority takes the lock
+// first; if nobody does (the other nodes are really gone) it races and
+// may lead alone.
+func (s *Service) minorityHoldsBack(now time.Time) bool {
+	return !s.st.minoritySince.IsZero() && now.Sub(s.st.minoritySince) < s.timeout()
 }
 
 func (s *Service) onNodeFlags(f proto.NodeFlags) {
@@ -562,7 +600,7 @@ func (s *Service) evaluate(ctx context.Context, now time.Time) {
 	if s.st.startup {
 		s.askPeers(ctx, now)
 	}
-	if s.st.racing || !eligible || now.Before(s.st.nextRace) {
+	if s.st.racing || !eligible || now.Before(s.st.nextRace) || s.minorityHoldsBack(now) {
 		return
 	}
 	if reason := s.raceReason(now); reason != "" {

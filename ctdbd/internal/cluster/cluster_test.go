@@ -99,24 +99,55 @@ func TestLeaderDeathElectsAnother(t *testing.T) {
 	assert.Equal(t, []uint32{l.PNN}, f.leaders())
 }
 
-// TestPartitionedLeaderKeepsTheOnlyLock: the others race but the lock
-// stays with the cut-off leader, so there is never a second leader.
-func TestPartitionedLeaderKeepsTheOnlyLock(t *testing.T) {
+// TestPartitionedLeaderYieldsToTheMajority: a leader cut off from the
+// others sees itself in the minority and lets the lock go, so that the
+// majority elects a leader of its own; there is never a second leader,
+// and the cut-off node, held back for a leader timeout, does not take the
+// lock back.
+func TestPartitionedLeaderYieldsToTheMajority(t *testing.T) {
+	conf, _ := lockConf(t)
+	f := newTestNet(t, 3, conf)
+	old := f.agreed(2*time.Second, anyLeader, 0, 1, 2)
+	rest := others(3, old.PNN)
+	for _, pnn := range rest {
+		f.SetLink(old.PNN, pnn, false)
+	}
+	var l proto.Leader
+	require.Eventually(t, func() bool {
+		leaders := f.leaders()
+		require.LessOrEqual(t, len(leaders), 1, "two leaders: %v", leaders)
+		v := f.views()
+		l = v[rest[0]]
+		return l.Known() && l.PNN != old.PNN && v[rest[1]].PNN == l.PNN && v[rest[1]].Term == l.Term
+	}, 4*time.Second, 20*time.Millisecond, "the majority elects no leader: %v", f.views())
+	assert.Greater(t, l.Term, old.Term)
+	deadline := time.Now().Add(2500 * time.Millisecond)
+	for time.Now().Before(deadline) {
+		assert.Equal(t, []uint32{l.PNN}, f.leaders())
+		time.Sleep(100 * time.Millisecond)
+	}
+	for _, pnn := range rest {
+		f.SetLink(old.PNN, pnn, true)
+	}
+	now := f.agreed(2*time.Second, anyLeader, 0, 1, 2)
+	assert.Equal(t, l.PNN, now.PNN)
+}
+
+// TestLoneSurvivorLeadsAgain: a leader whose peers die cannot tell that
+// from being cut off, so it yields; nobody taking the lock, it leads again
+// after the leader timeout.
+func TestLoneSurvivorLeadsAgain(t *testing.T) {
 	conf, _ := lockConf(t)
 	f := newTestNet(t, 3, conf)
 	old := f.agreed(2*time.Second, anyLeader, 0, 1, 2)
 	for _, pnn := range others(3, old.PNN) {
-		f.SetLink(old.PNN, pnn, false)
+		f.Stop(pnn)
 	}
-	deadline := time.Now().Add(2500 * time.Millisecond)
-	for time.Now().Before(deadline) {
-		assert.Equal(t, []uint32{old.PNN}, f.leaders())
-		time.Sleep(100 * time.Millisecond)
-	}
-	for _, pnn := range others(3, old.PNN) {
-		f.SetLink(old.PNN, pnn, true)
-	}
-	assert.Equal(t, old.PNN, f.agreed(2*time.Second, anyLeader, 0, 1, 2).PNN)
+	require.Eventually(t, func() bool {
+		l := f.views()[old.PNN]
+		return l.PNN == old.PNN && l.Term > old.Term
+	}, 4*time.Second, 20*time.Millisecond, "the survivor does not lead again: %v", f.views())
+	assert.Equal(t, []uint32{old.PNN}, f.leaders())
 }
 
 // TestRemovedLockFile mirrors cluster.015: the leader notices within the

@@ -20,6 +20,12 @@
 // the lock is lost. A failed race never bans anybody: contention only
 // means that another node leads.
 //
+// A leader that sees fewer than half of the nodes yields too: it is most
+// likely the node cut off, and the lock, on storage it may still reach,
+// would keep the majority without a leader. Such a node stays out of the
+// race for a leader timeout, so the majority takes the lock first; if
+// nobody does, the others are really gone and it may lead alone.
+//
 // Without a cluster lock the connected, active, leader-capable node with
 // the lowest PNN leads; every node computes that from its own node map,
 // so a partitioned cluster elects one leader per partition (split brain),
