@@ -23,6 +23,9 @@ var (
 	ErrFormat = errors.New("tdb: unknown file format")
 	// ErrTxDone is returned by a Tx used after its Update function returned.
 	ErrTxDone = errors.New("tdb: transaction already finished")
+	// ErrFrozen is returned by LockUnlessFrozen when the database is or
+	// becomes frozen.
+	ErrFrozen = errors.New("tdb: database frozen")
 	// ErrNotFrozen is returned by Thaw when the database is not frozen.
 	ErrNotFrozen = errors.New("tdb: database not frozen")
 	// ErrStopTraverse may be returned by a Traverse or Records callback to

@@ -120,6 +120,8 @@ type waiter struct {
 	done       bool          // granted or failed; guarded by the shard lock
 	err        error
 	start      time.Time
+	// unlessFrozen fails the wait when a freeze starts.
+	unlessFrozen bool
 }
 
 func (st *keyState) push(w *waiter) {
@@ -182,7 +184,20 @@ func (l *Lock) Unlock() {
 // key in arrival order. While the database is frozen it waits for Thaw.
 // It fails when ctx ends first or the database is closed.
 func (db *DB) Lock(ctx context.Context, key []byte) (*Lock, error) {
-	l, err := db.locks.lock(ctx, key)
+	l, err := db.locks.lock(ctx, key, false)
+	if err != nil {
+		return nil, fmt.Errorf("lock %x: %w", key, err)
+	}
+	return l, nil
+}
+
+// LockUnlessFrozen is Lock for a caller that must not wait through a
+// freeze: it fails with ErrFrozen when the database is frozen or a Freeze
+// starts while it waits. The daemon answering another node uses it, since
+// the freeze may wait for a lock held on that node's behalf until the
+// answer arrives.
+func (db *DB) LockUnlessFrozen(ctx context.Context, key []byte) (*Lock, error) {
+	l, err := db.locks.lock(ctx, key, true)
 	if err != nil {
 		return nil, fmt.Errorf("lock %x: %w", key, err)
 	}
@@ -221,7 +236,7 @@ func (db *DB) Frozen() bool { return db.locks.frozen() }
 // LockStats returns the key lock statistics.
 func (db *DB) LockStats() LockStats { return db.locks.stats() }
 
-func (t *lockTable) lock(ctx context.Context, key []byte) (*Lock, error) {
+func (t *lockTable) lock(ctx context.Context, key []byte, unlessFrozen bool) (*Lock, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -232,6 +247,11 @@ func (t *lockTable) lock(ctx context.Context, key []byte) (*Lock, error) {
 		return nil, ErrClosed
 	}
 	s.calls++
+	if s.frozen && unlessFrozen {
+		s.busy++
+		s.mu.Unlock()
+		return nil, ErrFrozen
+	}
 	st := s.keys[string(key)]
 	if st == nil {
 		st = &keyState{}
@@ -243,7 +263,7 @@ func (t *lockTable) lock(ctx context.Context, key []byte) (*Lock, error) {
 		s.mu.Unlock()
 		return &Lock{t: t, s: s, st: st, key: string(key)}, nil
 	}
-	w := &waiter{ready: make(chan struct{}), start: time.Now()}
+	w := &waiter{ready: make(chan struct{}), start: time.Now(), unlessFrozen: unlessFrozen}
 	st.push(w)
 	s.pending++
 	s.waits++
@@ -314,6 +334,24 @@ func (s *lockShard) grantNext(st *keyState) bool {
 	w.done = true
 	close(w.ready)
 	return true
+}
+
+// failUnlessFrozen fails the waiters of st that must not wait through a
+// freeze. The shard must be locked.
+func (s *lockShard) failUnlessFrozen(key string, st *keyState) {
+	for w := st.head; w != nil; {
+		next := w.next
+		if w.unlessFrozen {
+			st.remove(w)
+			s.pending--
+			s.failed++
+			w.err = ErrFrozen
+			w.done = true
+			close(w.ready)
+		}
+		w = next
+	}
+	s.forget(key, st)
 }
 
 func lockBucket(d time.Duration) int {
@@ -392,12 +430,13 @@ func (t *lockTable) setFrozen(frozen bool) {
 		s := &t.shards[i]
 		s.mu.Lock()
 		s.frozen = frozen
-		if !frozen {
-			for _, st := range s.keys {
-				if !st.held && s.grantNext(st) {
-					st.held = true
-					t.held.Add(1)
-				}
+		for key, st := range s.keys {
+			switch {
+			case frozen:
+				s.failUnlessFrozen(key, st)
+			case !st.held && s.grantNext(st):
+				st.held = true
+				t.held.Add(1)
 			}
 		}
 		s.mu.Unlock()

@@ -198,6 +198,50 @@ func TestFreezeThaw(t *testing.T) {
 	assert.ErrorIs(t, db.Thaw(), tdb.ErrNotFrozen)
 }
 
+// TestLockUnlessFrozen: such a lock fails when the database is frozen,
+// and a waiting one fails as soon as a freeze starts (so that the freeze
+// can complete), while a plain Lock waiting for the same key keeps its
+// place and is granted after the thaw.
+func TestLockUnlessFrozen(t *testing.T) {
+	db := openDB(t, tdb.Options{Wipe: true})
+	ctx := context.Background()
+	held, err := db.Lock(ctx, []byte("a"))
+	require.NoError(t, err)
+
+	failed := make(chan error)
+	go func() {
+		_, err := db.LockUnlessFrozen(ctx, []byte("a"))
+		failed <- err
+	}()
+	plain := make(chan *tdb.Lock)
+	go func() {
+		l, err := db.Lock(ctx, []byte("a"))
+		assert.NoError(t, err)
+		plain <- l
+	}()
+	require.Eventually(t, func() bool { return db.LockStats().Pending == 2 }, 5*time.Second, time.Millisecond)
+
+	frozen := make(chan error)
+	go func() { frozen <- db.Freeze(ctx) }()
+	select {
+	case err := <-failed:
+		require.ErrorIs(t, err, tdb.ErrFrozen)
+	case <-time.After(5 * time.Second):
+		t.Fatal("a LockUnlessFrozen waiter was not failed by the freeze")
+	}
+	held.Unlock()
+	require.NoError(t, <-frozen)
+	_, err = db.LockUnlessFrozen(ctx, []byte("b"))
+	require.ErrorIs(t, err, tdb.ErrFrozen)
+
+	require.NoError(t, db.Thaw())
+	l := <-plain
+	l.Unlock()
+	l, err = db.LockUnlessFrozen(ctx, []byte("a"))
+	require.NoError(t, err)
+	l.Unlock()
+}
+
 func TestFreezeContextUndoes(t *testing.T) {
 	db := openDB(t, tdb.Options{Wipe: true})
 	held, err := db.Lock(context.Background(), []byte("a"))

@@ -450,6 +450,7 @@ func (s *Service) onMessage(ctx context.Context, m *proto.Message, now time.Time
 
 func (s *Service) onNodeMap(m *proto.NodeMap, now time.Time) {
 	var joined []uint32
+	total, connected := 0, 0
 	for _, n := range m.Nodes {
 		ns := s.st.nodes[n.PNN]
 		if ns == nil || n.Flags&proto.NodeFlagDeleted != 0 {
@@ -465,6 +466,10 @@ func (s *Service) onNodeMap(m *proto.NodeMap, now time.Time) {
 		if ns.connected && !was {
 			joined = append(joined, n.PNN)
 		}
+		total++
+		if ns.connected {
+			connected++
+		}
 		// The leader just went away: race now, whatever the backoff of
 		// an earlier attempt says.
 		if n.PNN == s.currentView().PNN && (was && !ns.connected || wasActive && ns.flags&proto.NodeFlagsInactive != 0) {
@@ -473,7 +478,7 @@ func (s *Service) onNodeMap(m *proto.NodeMap, now time.Time) {
 	}
 	s.st.haveMap = true
 	s.updateEligible()
-	s.checkMinority(now)
+	s.checkMinority(connected, total, now)
 	// A node that just connected hears who leads at once, not at the
 	// next broadcast.
 	if len(joined) > 0 && s.isLeading() {
@@ -487,14 +492,8 @@ func (s *Service) onNodeMap(m *proto.NodeMap, now time.Time) {
 // the majority from electing anybody: it yields the lock so that they
 // can. Half is enough to keep it (two nodes of four, one of two): an
 // even split has no majority to hand over to, and the lock decides.
-func (s *Service) checkMinority(now time.Time) {
-	connected := 0
-	for _, pnn := range s.nodes {
-		if s.st.nodes[pnn].connected {
-			connected++
-		}
-	}
-	if 2*connected >= len(s.nodes) {
+func (s *Service) checkMinority(connected, total int, now time.Time) {
+	if 2*connected >= total {
 		s.st.minoritySince = time.Time{}
 		return
 	}
@@ -503,7 +502,7 @@ func (s *Service) checkMinority(now time.Time) {
 	}
 	s.st.minoritySince = now
 	if s.spec.configured() && s.isLeading() {
-		s.stepDown(fmt.Sprintf("this node sees only %d of %d nodes", connected, len(s.nodes)), true)
+		s.stepDown(fmt.Sprintf("this node sees only %d of %d nodes", connected, total), true)
 	}
 }
 

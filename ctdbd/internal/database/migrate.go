@@ -588,7 +588,12 @@ func (s *Service) giveUp(ctx context.Context, d *db, key []byte, newD uint32, ro
 		if rec, found, err := d.read(key); err != nil || !found || rec.Header.DMaster != s.pnn {
 			return rec, err == nil, err
 		}
-		l, err := d.store.Lock(ctx, key)
+		// Waiting through a freeze would deadlock: the freeze may be
+		// waiting on the requester for the key lock its migration holds.
+		l, err := d.store.LockUnlessFrozen(ctx, key)
+		if errors.Is(err, tdb.ErrFrozen) {
+			return proto.Record{}, false, statusErr(proto.OpMigrateFetch, proto.StatusBusy, "database %s is recovering", d.name)
+		}
 		if err != nil {
 			return proto.Record{}, false, err
 		}

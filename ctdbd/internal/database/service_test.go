@@ -217,3 +217,56 @@ func TestTransactionsOnEveryNode(t *testing.T) {
 		assert.Equal(t, uint64(3*rounds), seq)
 	}
 }
+
+// TestFreezeDuringMigrationCompletes: a dmaster whose hand-over waits for
+// a key lock when a freeze begins gives up at once (the requester retries
+// later) instead of waiting through the freeze. Otherwise the requester
+// keeps holding its own key lock for the migration, its node's freeze
+// waits for that, and the freeze (a recovery, a wipe) hangs until
+// ControlTimeout.
+func TestFreezeDuringMigrationCompletes(t *testing.T) {
+	t.Parallel()
+	cl := startCluster(t, 2, 10)
+	ctx := testCtx(t)
+	db0, err := cl.Client(0).Attach(ctx, "mig.tdb", client.Volatile)
+	require.NoError(t, err)
+	db1, err := cl.Client(1).Attach(ctx, "mig.tdb", client.Volatile)
+	require.NoError(t, err)
+	key := []byte("share mode")
+	held, err := db0.FetchLock(ctx, key)
+	require.NoError(t, err)
+
+	pending := func() uint32 {
+		st, err := cl.Client(0).DBStatistics(ctx, 0, db0.ID())
+		require.NoError(t, err)
+		return st.LockPending
+	}
+	fetched := make(chan error, 1)
+	go func() {
+		rec, err := db1.FetchLock(ctx, key)
+		if err == nil {
+			err = rec.Unlock()
+		}
+		fetched <- err
+	}()
+	require.Eventually(t, func() bool { return pending() == 1 }, 10*time.Second, 5*time.Millisecond,
+		"node 0 hands the record over once its client lets go")
+
+	wiped := make(chan error, 1)
+	go func() { wiped <- cl.Client(0).WipeDB(ctx, 0, db0.ID()) }()
+	require.Eventually(t, func() bool { return pending() == 0 }, 10*time.Second, 5*time.Millisecond,
+		"the hand-over still waits for the key lock on a freezing database")
+	require.NoError(t, held.Unlock())
+	select {
+	case err := <-wiped:
+		require.NoError(t, err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the wipe's freeze hangs on the migration")
+	}
+	select {
+	case err := <-fetched:
+		require.NoError(t, err, "node 1 gets the record once the database is thawed")
+	case <-time.After(10 * time.Second):
+		t.Fatal("node 1 never got the record")
+	}
+}
