@@ -342,16 +342,21 @@ func (s *lockShard) failUnlessFrozen(key string, st *keyState) {
 	for w := st.head; w != nil; {
 		next := w.next
 		if w.unlessFrozen {
-			st.remove(w)
-			s.pending--
-			s.failed++
-			w.err = ErrFrozen
-			w.done = true
-			close(w.ready)
+			s.fail(st, w, ErrFrozen)
 		}
 		w = next
 	}
 	s.forget(key, st)
+}
+
+// fail ends w's wait for st with err. The shard must be locked.
+func (s *lockShard) fail(st *keyState, w *waiter, err error) {
+	st.remove(w)
+	s.pending--
+	s.failed++
+	w.err = err
+	w.done = true
+	close(w.ready)
 }
 
 func lockBucket(d time.Duration) int {
@@ -459,12 +464,7 @@ func (t *lockTable) close() {
 		s.closed = true
 		for key, st := range s.keys {
 			for w := st.head; w != nil; w = st.head {
-				st.remove(w)
-				s.pending--
-				s.failed++
-				w.err = ErrClosed
-				w.done = true
-				close(w.ready)
+				s.fail(st, w, ErrClosed)
 			}
 			s.forget(key, st)
 		}
