@@ -72,7 +72,7 @@ type LockStats struct {
 	Pending int    // Lock calls waiting now
 	Waits   uint64 // Lock calls that had to wait
 	Failed  uint64 // Lock calls that gave up: context ended or database closed
-	Busy    uint64 // TryLock calls refused: key locked or database frozen
+	Busy    uint64 // TryLock calls refused (key locked or database frozen), LockUnlessFrozen calls refused (frozen)
 	Frozen  bool   // a Freeze has completed and not been thawed
 	// Latency is the wait of the Lock calls that waited and got the lock;
 	// Buckets counts them by CTDB's bounds: <1ms <10ms <100ms <1s <2s <4s
