@@ -348,6 +348,17 @@ type Latency struct {
 	Total float64
 }
 
+// Add counts one duration.
+func (l *Latency) Add(d time.Duration) {
+	sec := d.Seconds()
+	if l.Count == 0 || sec < l.Min {
+		l.Min = sec
+	}
+	l.Max = max(l.Max, sec)
+	l.Total += sec
+	l.Count++
+}
+
 // Statistics answers OpStatistics. Counters use CTDB's names where CTDB
 // has the same counter ("num_clients", "node.req_control", ...).
 type Statistics struct {

@@ -813,17 +813,8 @@ func (s *Service) backOff(now time.Time) {
 }
 
 func (s *Service) recordLatency(d time.Duration) {
-	sec := d.Seconds()
 	s.mu.Lock()
-	l := &s.lockLatency
-	if l.Count == 0 || sec < l.Min {
-		l.Min = sec
-	}
-	if sec > l.Max {
-		l.Max = sec
-	}
-	l.Count++
-	l.Total += sec
+	s.lockLatency.Add(d)
 	warn := s.latencyWarn
 	s.mu.Unlock()
 	if warn > 0 && d > warn {

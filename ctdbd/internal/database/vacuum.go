@@ -53,15 +53,8 @@ func (v *vacState) ranUntil(now func() time.Time) {
 	if v.runStart.IsZero() {
 		return
 	}
-	sec := now().Sub(v.runStart).Seconds()
+	v.latency.Add(now().Sub(v.runStart))
 	v.runStart = time.Time{}
-	l := &v.latency
-	if l.Count == 0 || sec < l.Min {
-		l.Min = sec
-	}
-	l.Max = max(l.Max, sec)
-	l.Total += sec
-	l.Count++
 }
 
 // tombstones counts the deleted records of a store.

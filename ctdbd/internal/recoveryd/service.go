@@ -347,14 +347,7 @@ type stats struct {
 }
 
 func (st *stats) finished(d time.Duration) {
-	sec := d.Seconds()
-	l := &st.latency
-	if l.Count == 0 || sec < l.Min {
-		l.Min = sec
-	}
-	l.Max = max(l.Max, sec)
-	l.Total += sec
-	l.Count++
+	st.latency.Add(d)
 	st.recoveries++
 }
 

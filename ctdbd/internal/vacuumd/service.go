@@ -234,14 +234,7 @@ func (s *Service) account(kind vacuum.Kind, r proto.VacuumDBReport, took time.Du
 			s.counters["bytes_freed"] += r.SizeBefore - r.SizeAfter
 		}
 	}
-	sec := took.Seconds()
-	l := &s.latency
-	if l.Count == 0 || sec < l.Min {
-		l.Min = sec
-	}
-	l.Max = max(l.Max, sec)
-	l.Total += sec
-	l.Count++
+	s.latency.Add(took)
 }
 
 func (s *Service) statistics() *proto.Statistics {
