@@ -404,6 +404,27 @@ type Result struct {
 	Exit           int
 }
 
+// CtdbOK runs the ctdb tool for node i and fails t unless it succeeds;
+// it returns the output. t is the caller's test (a subtest's own, not
+// the cluster's).
+func (c *Cluster) CtdbOK(t testing.TB, i int, args ...string) string {
+	t.Helper()
+	r := c.Ctdb(i, args...)
+	if r.Exit != 0 {
+		t.Fatalf("ctdb %v on node %d: exit %d: %s%s", args, i, r.Exit, r.Stdout, r.Stderr)
+	}
+	return r.Stdout
+}
+
+// All lists every node's number.
+func (c *Cluster) All() []int {
+	out := make([]int, c.Nodes)
+	for i := range out {
+		out[i] = i
+	}
+	return out
+}
+
 // Run runs a command in node i's environment.
 func (c *Cluster) Run(i int, name string, args ...string) Result {
 	c.t.Helper()

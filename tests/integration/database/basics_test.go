@@ -29,17 +29,17 @@ func TestBasics001Attach(t *testing.T) {
 		if typ != "" {
 			args = append(args, typ)
 		}
-		ctdbOK(t, c, 0, args...)
+		c.CtdbOK(t, 0, args...)
 	}
 	for i := 0; i < 3; i++ {
-		out := ctdbOK(t, c, i, "getdbmap")
+		out := c.CtdbOK(t, i, "getdbmap")
 		assert.Contains(t, out, "Number of databases:4")
 		assert.Regexp(t, fmt.Sprintf(`dbid:0x%08x name:attach_v.tdb path:\S+/attach_v.tdb.%d\n`, proto.DBID("attach_v.tdb"), i), out)
 		assert.Contains(t, out, "name:attach_p.tdb")
 		assert.Regexp(t, `attach_p.tdb path:\S+ PERSISTENT\n`, out)
 		assert.Regexp(t, `attach_r.tdb path:\S+ REPLICATED\n`, out)
 		assert.Regexp(t, `attach_d.tdb path:\S+ PER_RECORD_PERSISTENT\n`, out)
-		x := ctdbOK(t, c, i, "-X", "getdbmap")
+		x := c.CtdbOK(t, i, "-X", "getdbmap")
 		assert.Contains(t, x, fmt.Sprintf("|0x%08X|attach_p.tdb|", proto.DBID("attach_p.tdb")))
 	}
 	r := c.Ctdb(1, "attach", "attach_v.tdb", "persistent")
@@ -49,7 +49,7 @@ func TestBasics001Attach(t *testing.T) {
 	assert.Equal(t, 1, r.Exit)
 	assert.Contains(t, r.Stderr, "is attached as persistent, not replicated")
 	// Attaching again with the same type is not an error.
-	ctdbOK(t, c, 2, "attach", "attach_p.tdb", "persistent")
+	c.CtdbOK(t, 2, "attach", "attach_p.tdb", "persistent")
 }
 
 // TestBasics003Detach is basics.003: detach needs AllowClientDBAttach=0
@@ -59,31 +59,31 @@ func TestBasics003Detach(t *testing.T) {
 	t.Parallel()
 	c := cluster(t, 11, 3)
 	for _, db := range []string{"detach_test1.tdb", "detach_test2.tdb", "detach_test3.tdb"} {
-		ctdbOK(t, c, 0, "attach", db)
+		c.CtdbOK(t, 0, "attach", db)
 	}
 	r := c.Ctdb(1, "detach", "detach_test1.tdb")
 	assert.Equal(t, 1, r.Exit)
 	assert.Contains(t, r.Stderr, "Set AllowclientDBAttach=0 on all nodes.")
-	ctdbOK(t, c, 0, "setvar", "AllowClientDBAttach", "0")
+	c.CtdbOK(t, 0, "setvar", "AllowClientDBAttach", "0")
 	assert.Equal(t, 1, c.Ctdb(1, "detach", "detach_test1.tdb").Exit, "one node is not enough")
-	ctdbOK(t, c, 0, "-n", "all", "setvar", "AllowClientDBAttach", "0")
-	ctdbOK(t, c, 1, "detach", "detach_test1.tdb")
-	ctdbOK(t, c, 0, "detach", "detach_test2.tdb", "detach_test3.tdb")
+	c.CtdbOK(t, 0, "-n", "all", "setvar", "AllowClientDBAttach", "0")
+	c.CtdbOK(t, 1, "detach", "detach_test1.tdb")
+	c.CtdbOK(t, 0, "detach", "detach_test2.tdb", "detach_test3.tdb")
 	for i := 0; i < 3; i++ {
-		assert.NotContains(t, ctdbOK(t, c, i, "getdbmap"), "detach_test", "node %d", i)
+		assert.NotContains(t, c.CtdbOK(t, i, "getdbmap"), "detach_test", "node %d", i)
 	}
-	ctdbOK(t, c, 0, "-n", "all", "setvar", "AllowClientDBAttach", "1")
-	ctdbOK(t, c, 0, "attach", "detach_test1.tdb")
-	ctdbOK(t, c, 0, "writekey", "detach_test1.tdb", "foo", "bar")
-	assert.Contains(t, ctdbOK(t, c, 0, "catdb", "detach_test1.tdb"), "Dumped 1 records")
-	ctdbOK(t, c, 0, "-n", "all", "setvar", "AllowClientDBAttach", "0")
-	ctdbOK(t, c, 0, "detach", "detach_test1.tdb")
-	ctdbOK(t, c, 0, "-n", "all", "setvar", "AllowClientDBAttach", "1")
-	ctdbOK(t, c, 0, "attach", "detach_test1.tdb")
-	assert.Contains(t, ctdbOK(t, c, 0, "catdb", "detach_test1.tdb"), "Dumped 0 records")
+	c.CtdbOK(t, 0, "-n", "all", "setvar", "AllowClientDBAttach", "1")
+	c.CtdbOK(t, 0, "attach", "detach_test1.tdb")
+	c.CtdbOK(t, 0, "writekey", "detach_test1.tdb", "foo", "bar")
+	assert.Contains(t, c.CtdbOK(t, 0, "catdb", "detach_test1.tdb"), "Dumped 1 records")
+	c.CtdbOK(t, 0, "-n", "all", "setvar", "AllowClientDBAttach", "0")
+	c.CtdbOK(t, 0, "detach", "detach_test1.tdb")
+	c.CtdbOK(t, 0, "-n", "all", "setvar", "AllowClientDBAttach", "1")
+	c.CtdbOK(t, 0, "attach", "detach_test1.tdb")
+	assert.Contains(t, c.CtdbOK(t, 0, "catdb", "detach_test1.tdb"), "Dumped 0 records")
 	r = c.Ctdb(0, "attach", "detach_p.tdb", "persistent")
 	require.Zero(t, r.Exit)
-	ctdbOK(t, c, 0, "-n", "all", "setvar", "AllowClientDBAttach", "0")
+	c.CtdbOK(t, 0, "-n", "all", "setvar", "AllowClientDBAttach", "0")
 	r = c.Ctdb(0, "detach", "detach_p.tdb")
 	assert.Equal(t, 1, r.Exit)
 	assert.Equal(t, "Only volatile databases can be detached\n", r.Stderr)
@@ -94,22 +94,22 @@ func TestBasics003Detach(t *testing.T) {
 func TestBasics004Wipe(t *testing.T) {
 	t.Parallel()
 	c := cluster(t, 12, 3)
-	ctdbOK(t, c, 0, "attach", "wipe_v.tdb")
-	ctdbOK(t, c, 0, "attach", "wipe_p.tdb", "persistent")
+	c.CtdbOK(t, 0, "attach", "wipe_v.tdb")
+	c.CtdbOK(t, 0, "attach", "wipe_p.tdb", "persistent")
 	for i := 0; i < 30; i++ {
-		ctdbOK(t, c, i%3, "writekey", "wipe_v.tdb", fmt.Sprintf("key%d", i), "value")
+		c.CtdbOK(t, i%3, "writekey", "wipe_v.tdb", fmt.Sprintf("key%d", i), "value")
 	}
-	ctdbOK(t, c, 1, "pstore", "wipe_p.tdb", "pkey", "pvalue")
+	c.CtdbOK(t, 1, "pstore", "wipe_p.tdb", "pkey", "pvalue")
 	require.Len(t, catdb(t, c, 2, "catdb", "wipe_v.tdb"), 30)
-	assert.Equal(t, "Database wipe_v.tdb wiped\n", ctdbOK(t, c, 2, "wipedb", "wipe_v.tdb"))
-	assert.Equal(t, "Database wipe_p.tdb wiped\n", ctdbOK(t, c, 0, "wipedb", "wipe_p.tdb"))
+	assert.Equal(t, "Database wipe_v.tdb wiped\n", c.CtdbOK(t, 2, "wipedb", "wipe_v.tdb"))
+	assert.Equal(t, "Database wipe_p.tdb wiped\n", c.CtdbOK(t, 0, "wipedb", "wipe_p.tdb"))
 	for i := 0; i < 3; i++ {
 		assert.Empty(t, catdb(t, c, i, "catdb", "wipe_v.tdb"))
 		assert.Empty(t, catdb(t, c, i, "cattdb", "wipe_p.tdb"), "node %d", i)
 	}
 	// The database works after the wipe.
-	ctdbOK(t, c, 1, "writekey", "wipe_v.tdb", "again", "yes")
-	assert.Equal(t, "Data: size:3 ptr:[yes]\n", ctdbOK(t, c, 0, "readkey", "wipe_v.tdb", "again"))
+	c.CtdbOK(t, 1, "writekey", "wipe_v.tdb", "again", "yes")
+	assert.Equal(t, "Data: size:3 ptr:[yes]\n", c.CtdbOK(t, 0, "readkey", "wipe_v.tdb", "again"))
 }
 
 // sampleRecords are records with keys and values of arbitrary bytes,
@@ -149,17 +149,17 @@ func TestBasics010BackupRestore(t *testing.T) {
 		i++
 	}
 	backup := writeFile(t, "backup.bak", "")
-	assert.Equal(t, "Database backed up to "+backup+"\n", ctdbOK(t, c, 1, "backupdb", "backup.tdb", backup))
-	ctdbOK(t, c, 0, "wipedb", "backup.tdb")
+	assert.Equal(t, "Database backed up to "+backup+"\n", c.CtdbOK(t, 1, "backupdb", "backup.tdb", backup))
+	c.CtdbOK(t, 0, "wipedb", "backup.tdb")
 	require.Empty(t, catdb(t, c, 2, "catdb", "backup.tdb"))
-	out := ctdbOK(t, c, 2, "restoredb", backup)
+	out := c.CtdbOK(t, 2, "restoredb", backup)
 	assert.Regexp(t, `^Restoring database backup.tdb from backup @ \d{4}/\d\d/\d\d \d\d:\d\d:\d\d\nDatabase backup.tdb restored\n$`, out)
 	got := catdb(t, c, 0, "catdb", "backup.tdb")
 	require.Len(t, got, len(want))
 	for k, v := range want {
 		assert.True(t, bytes.Equal(v, got[k].data()), "record %q", k)
 	}
-	dump := ctdbOK(t, c, 0, "dumpdbbackup", backup)
+	dump := c.CtdbOK(t, 0, "dumpdbbackup", backup)
 	assert.True(t, strings.HasSuffix(dump, fmt.Sprintf("Dumped %d record(s)\n", len(want))))
 	// Every record reads back through a fetch-lock on every node.
 	for n := 0; n < 3; n++ {

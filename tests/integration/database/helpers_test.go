@@ -33,14 +33,6 @@ func cluster(t *testing.T, third, n int) *localdaemons.Cluster {
 	return c
 }
 
-// ctdbOK runs the ctdb tool on node i and requires success.
-func ctdbOK(t *testing.T, c *localdaemons.Cluster, i int, args ...string) string {
-	t.Helper()
-	r := c.Ctdb(i, args...)
-	require.Zero(t, r.Exit, "ctdb %v on node %d: %s%s", args, i, r.Stdout, r.Stderr)
-	return r.Stdout
-}
-
 // runProg runs one of gctdb's programs in node i's environment.
 func runProg(c *localdaemons.Cluster, i int, prog string, args ...string) (localdaemons.Result, error) {
 	cmd := exec.Command(filepath.Join(c.Bin, prog), args...)
@@ -113,7 +105,7 @@ func catdb(t *testing.T, c *localdaemons.Cluster, i int, cmd, db string) map[str
 		Records []record `json:"records"`
 		Count   int      `json:"count"`
 	}
-	require.NoError(t, json.Unmarshal([]byte(ctdbOK(t, c, i, "-j", cmd, db)), &dump))
+	require.NoError(t, json.Unmarshal([]byte(c.CtdbOK(t, i, "-j", cmd, db)), &dump))
 	out := make(map[string]record, len(dump.Records))
 	for _, r := range dump.Records {
 		_, dup := out[r.key()]

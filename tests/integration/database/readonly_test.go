@@ -15,7 +15,7 @@ import (
 // roFlags counts the read-only flags in node i's local copies.
 func roFlags(t *testing.T, c *localdaemons.Cluster, i int, db string) (readonly, delegations int) {
 	t.Helper()
-	out := ctdbOK(t, c, i, "cattdb", db)
+	out := c.CtdbOK(t, i, "cattdb", db)
 	return strings.Count(out, "RO_HAVE_READONLY"), strings.Count(out, "RO_HAVE_DELEGATIONS")
 }
 
@@ -53,7 +53,7 @@ func TestReadonly001Basic(t *testing.T) {
 	t.Parallel()
 	c := cluster(t, 35, 3)
 	const db = "test.tdb"
-	ctdbOK(t, c, 0, "attach", db)
+	c.CtdbOK(t, 0, "attach", db)
 	for i := 0; i < 3; i++ {
 		run(t, c, i, "update_record", "-D", db, "-k", "testkey")
 	}
@@ -62,8 +62,8 @@ func TestReadonly001Basic(t *testing.T) {
 	}
 	checkNoReadonly(t, c, db)
 
-	ctdbOK(t, c, 0, "-n", "all", "setdbreadonly", db)
-	assert.Regexp(t, `name:test.tdb path:\S+ READONLY\n`, ctdbOK(t, c, 0, "getdbmap"))
+	c.CtdbOK(t, 0, "-n", "all", "setdbreadonly", db)
+	assert.Regexp(t, `name:test.tdb path:\S+ READONLY\n`, c.CtdbOK(t, 0, "getdbmap"))
 
 	// One delegation: node 1 is dmaster, node 0 reads.
 	run(t, c, 1, "update_record", "-D", db, "-k", "testkey")
@@ -76,20 +76,20 @@ func TestReadonly001Basic(t *testing.T) {
 
 	// Delegations to every other node; each read sees the last write.
 	run(t, c, 1, "update_record", "-D", db, "-k", "testkey")
-	want := ctdbOK(t, c, 1, "readkey", db, "testkey")
+	want := c.CtdbOK(t, 1, "readkey", db, "testkey")
 	for _, i := range []int{0, 2} {
 		run(t, c, i, "fetch_readonly", "-D", db, "-k", "testkey")
-		assert.Equal(t, want, ctdbOK(t, c, i, "readkey", db, "testkey", "readonly"), "node %d", i)
+		assert.Equal(t, want, c.CtdbOK(t, i, "readkey", db, "testkey", "readonly"), "node %d", i)
 	}
 	checkReadonly(t, c, db, 1, 0, 2)
 
 	// A write on another node revokes every copy before it happens; the
 	// next read-only fetch sees the new value.
-	ctdbOK(t, c, 2, "writekey", db, "testkey", "newvalue")
+	c.CtdbOK(t, 2, "writekey", db, "testkey", "newvalue")
 	checkNoReadonly(t, c, db)
 	for _, i := range []int{0, 1} {
-		assert.Equal(t, "Data: size:8 ptr:[newvalue]\n", ctdbOK(t, c, i, "readkey", db, "testkey", "readonly"), "node %d", i)
+		assert.Equal(t, "Data: size:8 ptr:[newvalue]\n", c.CtdbOK(t, i, "readkey", db, "testkey", "readonly"), "node %d", i)
 	}
-	st := ctdbOK(t, c, 2, "dbstatistics", db)
+	st := c.CtdbOK(t, 2, "dbstatistics", db)
 	assert.Regexp(t, `db_ro_delegations\s+[1-9]`, st)
 }

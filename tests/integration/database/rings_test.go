@@ -97,7 +97,7 @@ func TestFetch002RingHotkeys(t *testing.T) {
 		updates := runFetchRing(t, c, "5", key)
 		assert.Equal(t, updates, recordUpdates(t, c, key), key)
 		for i := 0; i < c.Nodes; i++ {
-			out := ctdbOK(t, c, i, "dbstatistics", "fetch_ring.tdb")
+			out := c.CtdbOK(t, i, "dbstatistics", "fetch_ring.tdb")
 			hot := hotKeyLine.FindAllStringSubmatch(out, -1)
 			require.Len(t, hot, k, "node %d:\n%s", i, out)
 			counts := make([]int, len(hot))

@@ -20,11 +20,11 @@ import (
 func TestTransaction001Ptrans(t *testing.T) {
 	t.Parallel()
 	c := cluster(t, 30, 3)
-	ctdbOK(t, c, 0, "attach", "ptrans_test.tdb", "persistent")
+	c.CtdbOK(t, 0, "attach", "ptrans_test.tdb", "persistent")
 	file := writeFile(t, "ptrans", "\"key1\" \"value1\"\n\"key2\" \"value2\"\n\"0x6b33\" \"0x0001ff\"\n\"key4\" \"\"\n")
-	before := ctdbOK(t, c, 1, "getdbseqnum", "ptrans_test.tdb")
-	ctdbOK(t, c, 1, "ptrans", "ptrans_test.tdb", file)
-	after := ctdbOK(t, c, 2, "getdbseqnum", "ptrans_test.tdb")
+	before := c.CtdbOK(t, 1, "getdbseqnum", "ptrans_test.tdb")
+	c.CtdbOK(t, 1, "ptrans", "ptrans_test.tdb", file)
+	after := c.CtdbOK(t, 2, "getdbseqnum", "ptrans_test.tdb")
 	assert.Equal(t, "0x0\n", before)
 	assert.Equal(t, "0x1\n", after, "one transaction")
 	for i := 0; i < 3; i++ {
@@ -34,9 +34,9 @@ func TestTransaction001Ptrans(t *testing.T) {
 		assert.Contains(t, recs, "key4")
 		assert.Contains(t, recs, "__db_sequence_number__\x00")
 	}
-	assert.Equal(t, "value2\n", ctdbOK(t, c, 2, "pfetch", "ptrans_test.tdb", "key2"))
-	ctdbOK(t, c, 0, "pdelete", "ptrans_test.tdb", "key2")
-	assert.Equal(t, "\n", ctdbOK(t, c, 1, "pfetch", "ptrans_test.tdb", "key2"))
+	assert.Equal(t, "value2\n", c.CtdbOK(t, 2, "pfetch", "ptrans_test.tdb", "key2"))
+	c.CtdbOK(t, 0, "pdelete", "ptrans_test.tdb", "key2")
+	assert.Equal(t, "\n", c.CtdbOK(t, 1, "pfetch", "ptrans_test.tdb", "key2"))
 	r := c.Ctdb(0, "ptrans", "ptrans_test.tdb", "/nonexistent")
 	assert.Equal(t, 1, r.Exit)
 	assert.Equal(t, "Failed to open file /nonexistent\n", r.Stderr)
@@ -50,8 +50,8 @@ var transactionLine = regexp.MustCompile(`(?m)^Transaction\[(\d+)\]: ((\s*\d+ )+
 func TestTransaction002Loop(t *testing.T) {
 	t.Parallel()
 	c := cluster(t, 31, 3)
-	ctdbOK(t, c, 0, "attach", "persistent_trans.tdb", "persistent")
-	ctdbOK(t, c, 0, "wipedb", "persistent_trans.tdb")
+	c.CtdbOK(t, 0, "attach", "persistent_trans.tdb", "persistent")
+	c.CtdbOK(t, 0, "wipedb", "persistent_trans.tdb")
 	res := onAll(t, c, "transaction_loop", "-n", "3", "-t", ringTime(), "-D", "persistent_trans.tdb", "-T", "persistent", "-k", "testkey")
 	final := make([]int, 3)
 	for i, r := range res {
@@ -81,7 +81,7 @@ func TestTransaction002Loop(t *testing.T) {
 		}
 		assert.Equal(t, want, recs, "node %d has the same persistent data", i)
 	}
-	assert.Equal(t, fmt.Sprintf("0x%x\n", total), ctdbOK(t, c, 2, "getdbseqnum", "persistent_trans.tdb"), "one sequence number per transaction")
+	assert.Equal(t, fmt.Sprintf("0x%x\n", total), c.CtdbOK(t, 2, "getdbseqnum", "persistent_trans.tdb"), "one sequence number per transaction")
 }
 
 // TestTransaction004UpdateRecord is transaction.004: UPDATE_RECORD
@@ -89,16 +89,16 @@ func TestTransaction002Loop(t *testing.T) {
 func TestTransaction004UpdateRecord(t *testing.T) {
 	t.Parallel()
 	c := cluster(t, 32, 3)
-	ctdbOK(t, c, 0, "attach", "persistent_test.tdb", "persistent")
-	ctdbOK(t, c, 0, "wipedb", "persistent_test.tdb")
+	c.CtdbOK(t, 0, "attach", "persistent_test.tdb", "persistent")
+	c.CtdbOK(t, 0, "wipedb", "persistent_test.tdb")
 	assert.Empty(t, catdb(t, c, 1, "cattdb", "persistent_test.tdb"))
 	r := prog(t, c, 0, "update_record_persistent", "-D", "persistent_test.tdb", "-k", "Update_Record_Persistent", "-v", "FirstValue")
 	require.Zero(t, r.Exit, r.Stderr)
-	out := ctdbOK(t, c, 0, "cattdb", "persistent_test.tdb")
+	out := c.CtdbOK(t, 0, "cattdb", "persistent_test.tdb")
 	assert.Equal(t, 1, strings.Count(out, "FirstValue"))
 	r = prog(t, c, 0, "update_record_persistent", "-D", "persistent_test.tdb", "-k", "Update_Record_Persistent", "-v", "SecondValue")
 	require.Zero(t, r.Exit, r.Stderr)
-	out = ctdbOK(t, c, 0, "cattdb", "persistent_test.tdb")
+	out = c.CtdbOK(t, 0, "cattdb", "persistent_test.tdb")
 	assert.Zero(t, strings.Count(out, "FirstValue"))
 	assert.Equal(t, 1, strings.Count(out, "SecondValue"))
 	assert.Contains(t, out, "rsn: 2\n")

@@ -23,20 +23,20 @@ import (
 func TestTraverse001One(t *testing.T) {
 	t.Parallel()
 	c := cluster(t, 33, 3)
-	ctdbOK(t, c, 0, "attach", "traverse_db.tdb")
-	ctdbOK(t, c, 0, "writekey", "traverse_db.tdb", "foo", "bar0")
-	ctdbOK(t, c, 1, "writekey", "traverse_db.tdb", "foo", "bar1")
+	c.CtdbOK(t, 0, "attach", "traverse_db.tdb")
+	c.CtdbOK(t, 0, "writekey", "traverse_db.tdb", "foo", "bar0")
+	c.CtdbOK(t, 1, "writekey", "traverse_db.tdb", "foo", "bar1")
 	for i := 0; i < 2; i++ {
-		out := ctdbOK(t, c, i, "catdb", "traverse_db.tdb")
+		out := c.CtdbOK(t, i, "catdb", "traverse_db.tdb")
 		assert.Contains(t, out, "Dumped 1 records\n")
 		assert.Contains(t, out, "data(4) = \"bar1\"\n")
 	}
-	ctdbOK(t, c, 0, "wipedb", "traverse_db.tdb")
+	c.CtdbOK(t, 0, "wipedb", "traverse_db.tdb")
 	for i := 0; i < 10; i++ {
-		ctdbOK(t, c, 0, "writekey", "traverse_db.tdb", fmt.Sprintf("foo%d", i), fmt.Sprintf("bar%d@0", i))
+		c.CtdbOK(t, 0, "writekey", "traverse_db.tdb", fmt.Sprintf("foo%d", i), fmt.Sprintf("bar%d@0", i))
 	}
 	for i := 1; i <= 5; i++ {
-		ctdbOK(t, c, 1, "writekey", "traverse_db.tdb", fmt.Sprintf("foo%d", i), fmt.Sprintf("bar%d@1", i))
+		c.CtdbOK(t, 1, "writekey", "traverse_db.tdb", fmt.Sprintf("foo%d", i), fmt.Sprintf("bar%d@1", i))
 	}
 	for i := 0; i < 3; i++ {
 		recs := catdb(t, c, i, "catdb", "traverse_db.tdb")
@@ -61,11 +61,11 @@ func TestTraverse002Many(t *testing.T) {
 		require.NoError(t, err)
 		dbs[i] = db
 	}
-	ctdbOK(t, c, 0, "wipedb", "traverse_test.tdb")
+	c.CtdbOK(t, 0, "wipedb", "traverse_test.tdb")
 	for i := 0; i < n; i++ {
 		require.NoError(t, dbs[i%3].Store(ctx, fmt.Appendf(nil, "key-%04x", i), fmt.Appendf(nil, "value-%d", i)))
 	}
-	out := ctdbOK(t, c, 0, "catdb", "traverse_test.tdb")
+	out := c.CtdbOK(t, 0, "catdb", "traverse_test.tdb")
 	assert.True(t, strings.HasSuffix(out, fmt.Sprintf("Dumped %d records\n", n)))
 
 	// Traverse from every node while other clients keep moving every

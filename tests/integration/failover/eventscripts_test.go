@@ -27,7 +27,7 @@ func TestEventscripts001ZeroScripts(t *testing.T) {
 	}
 	c.StartAll()
 	waitHealthy(t, c)
-	assert.Equal(t, "", ctdbOK(t, c, 0, "event", "script", "list", "legacy"))
+	assert.Equal(t, "", c.CtdbOK(t, 0, "event", "script", "list", "legacy"))
 	require.Eventually(t, func() bool { return c.Ctdb(1, "scriptstatus").Exit == 0 }, 20*time.Second, 50*time.Millisecond)
 	selectTestNode(t, c)
 }
@@ -54,8 +54,8 @@ if [ "$1" = monitor ] && [ "$CTDB_RUN_TIMEOUT_MONITOR" = yes ] ; then
 fi
 exit 0
 `)
-	ctdbOK(t, c, node, "setvar", "EventScriptTimeout", "2")
-	ctdbOK(t, c, node, "setvar", "MonitorInterval", "1")
+	c.CtdbOK(t, node, "setvar", "EventScriptTimeout", "2")
+	c.CtdbOK(t, node, "setvar", "MonitorInterval", "1")
 
 	require.Eventually(t, func() bool {
 		b, err := os.ReadFile(debugOut)
@@ -93,34 +93,34 @@ func TestMonitorFailureMovesAddresses(t *testing.T) {
 	writeScript(t, c, node, "20.health", `[ "$1" = monitor ] && [ -e "$CTDB_BASE/fail-monitor" ] && { echo "service check failed" ; exit 1 ; }
 exit 0
 `)
-	ctdbOK(t, c, node, "setvar", "MonitorInterval", "1")
+	c.CtdbOK(t, node, "setvar", "MonitorInterval", "1")
 
 	writeFile(t, fail, "")
-	_, err := c.WaitFlags(allNodes(c), node, 20*time.Second, func(f uint32) bool { return f&proto.NodeFlagUnhealthy != 0 })
+	_, err := c.WaitFlags(c.All(), node, 20*time.Second, func(f uint32) bool { return f&proto.NodeFlagUnhealthy != 0 })
 	require.NoError(t, err)
 	require.Eventually(t, func() bool { return len(hostedBy(t, c, node)) == 0 }, 10*time.Second, 20*time.Millisecond)
-	require.Eventually(t, func() bool { return allHostedOnce(t, c, allNodes(c), before) }, 10*time.Second, 20*time.Millisecond)
+	require.Eventually(t, func() bool { return allHostedOnce(t, c, c.All(), before) }, 10*time.Second, 20*time.Millisecond)
 	st := c.Ctdb(node, "scriptstatus")
 	assert.Equal(t, 1, st.Exit)
 	assert.Contains(t, st.Stdout, "20.health            ERROR")
 	assert.Contains(t, st.Stdout, "  OUTPUT: service check failed\n")
-	assert.Contains(t, ctdbOK(t, c, 0, "status"), "UNHEALTHY")
+	assert.Contains(t, c.CtdbOK(t, 0, "status"), "UNHEALTHY")
 
 	require.NoError(t, os.Remove(fail))
-	_, err = c.WaitFlags(allNodes(c), node, 20*time.Second, func(f uint32) bool { return f == 0 })
+	_, err = c.WaitFlags(c.All(), node, 20*time.Second, func(f uint32) bool { return f == 0 })
 	require.NoError(t, err)
 	require.Eventually(t, func() bool { return len(hostedBy(t, c, node)) > 0 }, 10*time.Second, 20*time.Millisecond, "addresses come back")
 
 	// With NoIPFailback they stay where they went.
 	for i := 0; i < c.Nodes; i++ {
-		ctdbOK(t, c, i, "setvar", "NoIPFailback", "1")
+		c.CtdbOK(t, i, "setvar", "NoIPFailback", "1")
 	}
 	writeFile(t, fail, "")
 	require.Eventually(t, func() bool { return len(hostedBy(t, c, node)) == 0 }, 20*time.Second, 20*time.Millisecond)
 	require.NoError(t, os.Remove(fail))
-	_, err = c.WaitFlags(allNodes(c), node, 20*time.Second, func(f uint32) bool { return f == 0 })
+	_, err = c.WaitFlags(c.All(), node, 20*time.Second, func(f uint32) bool { return f == 0 })
 	require.NoError(t, err)
-	ctdbOK(t, c, node, "ipreallocate")
+	c.CtdbOK(t, node, "ipreallocate")
 	assert.Empty(t, hostedBy(t, c, node), "NoIPFailback keeps addresses away from a node that recovered")
 }
 
@@ -128,17 +128,17 @@ exit 0
 func TestEventCommands(t *testing.T) {
 	t.Parallel()
 	c := newCluster(t, "127.106.34", 2)
-	assert.Equal(t, "* 00.ctdb\n* 01.reclock\n* 05.system\n  10.interface\n  50.smbd\n", ctdbOK(t, c, 0, "event", "script", "list", "legacy"))
-	ctdbOK(t, c, 0, "event", "script", "enable", "legacy", "50.smbd")
-	assert.Contains(t, ctdbOK(t, c, 0, "event", "script", "list", "legacy"), "* 50.smbd\n")
-	ctdbOK(t, c, 0, "event", "script", "disable", "legacy", "50.smbd")
+	assert.Equal(t, "* 00.ctdb\n* 01.reclock\n* 05.system\n  10.interface\n  50.smbd\n", c.CtdbOK(t, 0, "event", "script", "list", "legacy"))
+	c.CtdbOK(t, 0, "event", "script", "enable", "legacy", "50.smbd")
+	assert.Contains(t, c.CtdbOK(t, 0, "event", "script", "list", "legacy"), "* 50.smbd\n")
+	c.CtdbOK(t, 0, "event", "script", "disable", "legacy", "50.smbd")
 	r := c.Ctdb(0, "event", "script", "enable", "legacy", "99.nosuch")
 	assert.Equal(t, 2, r.Exit)
 	assert.Equal(t, "Script 99.nosuch does not exist in legacy\n", r.Stdout)
 
 	r = c.Ctdb(0, "event", "run", "10", "legacy", "ipreallocated")
 	assert.Equal(t, 0, r.Exit, r.Stdout+r.Stderr)
-	st := ctdbOK(t, c, 0, "event", "status", "legacy", "ipreallocated")
+	st := c.CtdbOK(t, 0, "event", "status", "legacy", "ipreallocated")
 	assert.Regexp(t, `(?m)^00\.ctdb +OK +\d\.\d{3} `, st)
 	r = c.Ctdb(0, "event", "status", "legacy", "updateip")
 	assert.Equal(t, 22, r.Exit)
@@ -170,7 +170,7 @@ func TestRecoveryEvents(t *testing.T) {
 exit 0
 `)
 	}
-	ctdbOK(t, c, 0, "recover")
+	c.CtdbOK(t, 0, "recover")
 	for n := 0; n < c.Nodes; n++ {
 		require.Eventually(t, func() bool {
 			b, _ := os.ReadFile(logs[n])

@@ -52,7 +52,7 @@ func TestKillFailsOverFast(t *testing.T) {
 	c := newCluster(t, "127.106.41", 3)
 	addrs := everyAddress(t, c, 0)
 	require.Len(t, addrs, 4)
-	nodes := allNodes(c)
+	nodes := c.All()
 	require.Eventually(t, func() bool { return allHostedOnce(t, c, nodes, addrs) }, 10*time.Second, 5*time.Millisecond)
 
 	var times []time.Duration
@@ -83,7 +83,7 @@ func TestShutdownMovesAddressesFirst(t *testing.T) {
 	t.Parallel()
 	c := newCluster(t, "127.106.42", 3)
 	addrs := everyAddress(t, c, 0)
-	nodes := allNodes(c)
+	nodes := c.All()
 	require.Eventually(t, func() bool { return allHostedOnce(t, c, nodes, addrs) }, 10*time.Second, 5*time.Millisecond)
 	victim := 2
 	if len(holdersFrom(t, c, []int{2})) == 0 {

@@ -47,7 +47,7 @@ func waitPlaced(t *testing.T, c *localdaemons.Cluster) {
 				return false
 			}
 		}
-		if !allHostedOnce(t, c, allNodes(c), keys(all)) {
+		if !allHostedOnce(t, c, c.All(), keys(all)) {
 			return false
 		}
 		for i := 0; i < c.Nodes; i++ {
@@ -145,14 +145,6 @@ func selectTestNode(t *testing.T, c *localdaemons.Cluster) (int, string) {
 	return node, addr
 }
 
-// ctdbOK runs ctdb on a node and requires success.
-func ctdbOK(t *testing.T, c *localdaemons.Cluster, node int, args ...string) string {
-	t.Helper()
-	r := c.Ctdb(node, args...)
-	require.Zero(t, r.Exit, "ctdb %v on node %d: %s%s", args, node, r.Stdout, r.Stderr)
-	return r.Stdout
-}
-
 // writeScript puts an event script into a node's events/legacy.
 func writeScript(t *testing.T, c *localdaemons.Cluster, node int, name, body string) {
 	t.Helper()
@@ -197,14 +189,6 @@ func allHostedOnce(t *testing.T, c *localdaemons.Cluster, nodes []int, addrs []s
 		}
 	}
 	return true
-}
-
-func allNodes(c *localdaemons.Cluster) []int {
-	out := make([]int, c.Nodes)
-	for i := range out {
-		out[i] = i
-	}
-	return out
 }
 
 func without(nodes []int, n int) []int {

@@ -21,7 +21,7 @@ func TestPubips001List(t *testing.T) {
 	t.Parallel()
 	c := newCluster(t, "127.106.11", 3)
 	node, _ := selectTestNode(t, c)
-	text := ctdbOK(t, c, 1, "ip", "all")
+	text := c.CtdbOK(t, 1, "ip", "all")
 	lines := strings.Split(strings.TrimSpace(text), "\n")
 	require.Equal(t, "Public IPs on ALL nodes", lines[0])
 	require.Len(t, lines, 5, "two addresses on each node but one: %s", text)
@@ -31,12 +31,12 @@ func TestPubips001List(t *testing.T) {
 		require.Regexp(t, `^192\.168\.[12]00\.\d+ [0-2]$`, l)
 		machine.WriteString("|" + strings.ReplaceAll(l, " ", "|") + "|\n")
 	}
-	assert.Equal(t, machine.String(), ctdbOK(t, c, 1, "-X", "ip", "all"))
+	assert.Equal(t, machine.String(), c.CtdbOK(t, 1, "-X", "ip", "all"))
 	// Every address is hosted by exactly one node, which agrees.
 	for a, pnn := range ips(t, c, 1, true) {
 		assert.Equal(t, pnn, ips(t, c, pnn, false)[a], "node %d agrees it hosts %s", pnn, a)
 	}
-	v := ctdbOK(t, c, node, "ip", "-v")
+	v := c.CtdbOK(t, node, "ip", "-v")
 	assert.Regexp(t, regexp.MustCompile(`(?m)^192\.168\.\d+\.\d+ node\[\d\] active\[(lo)?\] available\[lo\] configured\[lo\]$`), v)
 }
 
@@ -47,17 +47,17 @@ func TestPubips010AddIP(t *testing.T) {
 	c := newCluster(t, "127.106.12", 3)
 	node, ip := selectTestNode(t, c)
 	for i := 0; i < c.Nodes; i++ {
-		ctdbOK(t, c, i, "delip", ip)
+		c.CtdbOK(t, i, "delip", ip)
 	}
-	ctdbOK(t, c, node, "ipreallocate")
+	c.CtdbOK(t, node, "ipreallocate")
 	waitHosted(t, c, node, false, ip)
 	assert.NotContains(t, ips(t, c, 0, true), ip)
 
-	ctdbOK(t, c, node, "addip", ip+"/24", "lo")
+	c.CtdbOK(t, node, "addip", ip+"/24", "lo")
 	r := c.Ctdb(node, "addip", ip+"/24", "lo")
 	assert.Equal(t, 0, r.Exit)
 	assert.Equal(t, "Node already knows about IP "+ip+"\n", r.Stderr)
-	ctdbOK(t, c, node, "ipreallocate")
+	c.CtdbOK(t, node, "ipreallocate")
 	waitHosted(t, c, node, true, ip)
 }
 
@@ -66,8 +66,8 @@ func TestPubips011DelIP(t *testing.T) {
 	t.Parallel()
 	c := newCluster(t, "127.106.13", 3)
 	node, ip := selectTestNode(t, c)
-	ctdbOK(t, c, node, "delip", ip)
-	ctdbOK(t, c, node, "ipreallocate")
+	c.CtdbOK(t, node, "delip", ip)
+	c.CtdbOK(t, node, "ipreallocate")
 	waitHosted(t, c, node, false, ip)
 	assert.NotContains(t, ips(t, c, node, false), ip, "no longer configured")
 	r := c.Ctdb(node, "delip", ip)
@@ -93,19 +93,19 @@ func TestPubips012ReloadIPs(t *testing.T) {
 		}
 	}
 	writeFile(t, file, strings.Join(kept, "\n")+"\n")
-	ctdbOK(t, c, node, "reloadips", "all")
+	c.CtdbOK(t, node, "reloadips", "all")
 	assert.NotContains(t, ips(t, c, node, false), ip)
 
 	writeFile(t, file, string(orig))
-	ctdbOK(t, c, node, "reloadips", "all")
+	c.CtdbOK(t, node, "reloadips", "all")
 	assert.Contains(t, ips(t, c, node, false), ip)
-	ctdbOK(t, c, node, "ipreallocate")
+	c.CtdbOK(t, node, "ipreallocate")
 	require.Eventually(t, func() bool { return len(hostedBy(t, c, node)) > 0 }, 10*time.Second, 20*time.Millisecond)
 
 	writeFile(t, file, "")
-	ctdbOK(t, c, node, "reloadips")
+	c.CtdbOK(t, node, "reloadips")
 	assert.Empty(t, ips(t, c, node, false))
-	assert.Equal(t, "Public IPs on node "+string(rune('0'+node))+"\n", ctdbOK(t, c, node, "ip"))
+	assert.Equal(t, "Public IPs on node "+string(rune('0'+node))+"\n", c.CtdbOK(t, node, "ip"))
 }
 
 // pubips.013.failover_noop: with failover disabled no address is
@@ -113,7 +113,7 @@ func TestPubips012ReloadIPs(t *testing.T) {
 func TestPubips013FailoverNoop(t *testing.T) {
 	t.Parallel()
 	c := newCluster(t, "127.106.15", 3, "-F")
-	ctdbOK(t, c, 0, "ipreallocate")
+	c.CtdbOK(t, 0, "ipreallocate")
 	all := ips(t, c, 1, true)
 	require.NotEmpty(t, all)
 	for a, pnn := range all {
@@ -121,9 +121,9 @@ func TestPubips013FailoverNoop(t *testing.T) {
 	}
 
 	e := newCluster(t, "127.106.16", 3, "-P", os.DevNull)
-	ctdbOK(t, e, 0, "ipreallocate")
+	e.CtdbOK(t, 0, "ipreallocate")
 	assert.Empty(t, ips(t, e, 1, true))
-	assert.Equal(t, "No interfaces configured on node 2\n", ctdbOK(t, e, 2, "ifaces"))
+	assert.Equal(t, "No interfaces configured on node 2\n", e.CtdbOK(t, 2, "ifaces"))
 }
 
 // pubips.014.iface_gc: once every address of an interface is deleted,
@@ -132,13 +132,13 @@ func TestPubips014IfaceGC(t *testing.T) {
 	t.Parallel()
 	c := newCluster(t, "127.106.17", 3)
 	node, _ := selectTestNode(t, c)
-	out := ctdbOK(t, c, node, "ifaces", "-X")
+	out := c.CtdbOK(t, node, "ifaces", "-X")
 	assert.Equal(t, "|Name|LinkStatus|References|\n|lo|1|2|\n", out)
 	for ip := range ips(t, c, node, false) {
-		ctdbOK(t, c, node, "delip", ip)
+		c.CtdbOK(t, node, "delip", ip)
 	}
-	ctdbOK(t, c, node, "ipreallocate")
-	assert.Equal(t, "No interfaces configured on node "+string(rune('0'+node))+"\n", ctdbOK(t, c, node, "ifaces", "-X"))
+	c.CtdbOK(t, node, "ipreallocate")
+	assert.Equal(t, "No interfaces configured on node "+string(rune('0'+node))+"\n", c.CtdbOK(t, node, "ifaces", "-X"))
 }
 
 // pubips.020.moveip: moveip moves an address to a node that can host it.
@@ -155,10 +155,10 @@ func TestPubips020MoveIP(t *testing.T) {
 	}
 	require.NotEqual(t, -1, to, "no other node can host %s", ip)
 	for i := 0; i < c.Nodes; i++ {
-		ctdbOK(t, c, i, "setvar", "IPAllocAlgorithm", "2")
-		ctdbOK(t, c, i, "setvar", "NoIPFailback", "1")
+		c.CtdbOK(t, i, "setvar", "IPAllocAlgorithm", "2")
+		c.CtdbOK(t, i, "setvar", "NoIPFailback", "1")
 	}
-	ctdbOK(t, c, node, "moveip", ip, string(rune('0'+to)))
+	c.CtdbOK(t, node, "moveip", ip, string(rune('0'+to)))
 	waitHosted(t, c, node, false, ip)
 	waitHosted(t, c, to, true, ip)
 
@@ -200,7 +200,7 @@ func TestPubips032StopContinue(t *testing.T) {
 func TestPubips040NoIPTakeover(t *testing.T) {
 	t.Parallel()
 	c := newCluster(t, "127.106.21", 3)
-	ctdbOK(t, c, 0, "ipreallocate")
+	c.CtdbOK(t, 0, "ipreallocate")
 	node := -1
 	for i := 0; i < c.Nodes; i++ {
 		if len(hostedBy(t, c, i)) > 0 {
@@ -209,13 +209,13 @@ func TestPubips040NoIPTakeover(t *testing.T) {
 	}
 	require.NotEqual(t, -1, node)
 	for i := 0; i < c.Nodes; i++ {
-		ctdbOK(t, c, i, "setvar", "NoIPTakeover", "1")
+		c.CtdbOK(t, i, "setvar", "NoIPTakeover", "1")
 	}
 	setFlags(t, c, node, proto.NodeFlagPermanentlyDisabled, 0)
 	require.Eventually(t, func() bool { return len(hostedBy(t, c, node)) == 0 }, 10*time.Second, 20*time.Millisecond)
 	setFlags(t, c, node, 0, proto.NodeFlagPermanentlyDisabled)
-	ctdbOK(t, c, node, "ipreallocate")
-	ctdbOK(t, c, node, "ipreallocate")
+	c.CtdbOK(t, node, "ipreallocate")
+	c.CtdbOK(t, node, "ipreallocate")
 	assert.Empty(t, hostedBy(t, c, node), "addresses were taken over despite NoIPTakeover")
 }
 
@@ -226,19 +226,19 @@ func TestPubips050MissingIP(t *testing.T) {
 	c := newCluster(t, "127.106.22", 3)
 	node, ip := selectTestNode(t, c)
 	for i := 0; i < c.Nodes; i++ {
-		ctdbOK(t, c, i, "delip", ip)
+		c.CtdbOK(t, i, "delip", ip)
 	}
-	ctdbOK(t, c, node, "ipreallocate")
+	c.CtdbOK(t, node, "ipreallocate")
 	waitHosted(t, c, node, false, ip)
 
-	ctdbOK(t, c, node, "setifacelink", "lo", "down")
-	ctdbOK(t, c, node, "addip", ip+"/24", "lo")
-	ctdbOK(t, c, node, "ipreallocate")
+	c.CtdbOK(t, node, "setifacelink", "lo", "down")
+	c.CtdbOK(t, node, "addip", ip+"/24", "lo")
+	c.CtdbOK(t, node, "ipreallocate")
 	// Several local checks (one a second) pass without the address.
 	time.Sleep(2500 * time.Millisecond)
 	assert.Equal(t, -1, ips(t, c, node, false)[ip], "the address is hosted while its interface is down")
-	assert.Contains(t, ctdbOK(t, c, 0, "status"), "PARTIALLYONLINE")
+	assert.Contains(t, c.CtdbOK(t, 0, "status"), "PARTIALLYONLINE")
 
-	ctdbOK(t, c, node, "setifacelink", "lo", "up")
+	c.CtdbOK(t, node, "setifacelink", "lo", "up")
 	waitHosted(t, c, node, true, ip)
 }

@@ -28,24 +28,8 @@ func cluster(t *testing.T, third, n int) *localdaemons.Cluster {
 	c.StartAll()
 	_, err := c.WaitAllOK(30 * time.Second)
 	require.NoError(t, err)
-	waitRecovered(t, c, allNodes(c), 0)
+	waitRecovered(t, c, c.All(), 0)
 	return c
-}
-
-func allNodes(c *localdaemons.Cluster) []int {
-	out := make([]int, c.Nodes)
-	for i := range out {
-		out[i] = i
-	}
-	return out
-}
-
-// ctdbOK runs the ctdb tool on node i and requires success.
-func ctdbOK(t *testing.T, c *localdaemons.Cluster, i int, args ...string) string {
-	t.Helper()
-	r := c.Ctdb(i, args...)
-	require.Zero(t, r.Exit, "ctdb %v on node %d: %s%s", args, i, r.Stdout, r.Stderr)
-	return r.Stdout
 }
 
 var (
@@ -92,7 +76,7 @@ func waitRecovered(t *testing.T, c *localdaemons.Cluster, nodes []int, not uint6
 func recoverNow(t *testing.T, c *localdaemons.Cluster, i int, nodes []int) uint64 {
 	t.Helper()
 	before, _, _ := generation(c, nodes[0])
-	ctdbOK(t, c, i, "recover")
+	c.CtdbOK(t, i, "recover")
 	return waitRecovered(t, c, nodes, before)
 }
 
@@ -131,10 +115,10 @@ func requireLoopsConsistent(t *testing.T, c *localdaemons.Cluster, db string, re
 	for i, r := range res {
 		require.Zero(t, r.Exit, "loop %d: %s%s", i, r.Stdout, r.Stderr)
 	}
-	seq := ctdbOK(t, c, 0, "getdbseqnum", db)
-	val := ctdbOK(t, c, 0, "pfetch", db, "testkey")
+	seq := c.CtdbOK(t, 0, "getdbseqnum", db)
+	val := c.CtdbOK(t, 0, "pfetch", db, "testkey")
 	for i := 1; i < c.Nodes; i++ {
-		assert.Equal(t, seq, ctdbOK(t, c, i, "getdbseqnum", db), "node %d", i)
-		assert.Equal(t, val, ctdbOK(t, c, i, "pfetch", db, "testkey"), "node %d", i)
+		assert.Equal(t, seq, c.CtdbOK(t, i, "getdbseqnum", db), "node %d", i)
+		assert.Equal(t, val, c.CtdbOK(t, i, "pfetch", db, "testkey"), "node %d", i)
 	}
 }

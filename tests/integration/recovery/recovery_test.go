@@ -23,25 +23,25 @@ import (
 func TestRecovery001VolatileNewestSurvive(t *testing.T) {
 	t.Parallel()
 	c := cluster(t, 1, 3)
-	ctdbOK(t, c, 0, "attach", "rec001.tdb")
+	c.CtdbOK(t, 0, "attach", "rec001.tdb")
 	want := map[string]string{}
 	for k := 0; k < 12; k++ {
 		key := fmt.Sprintf("key%d", k)
-		ctdbOK(t, c, k%3, "writekey", "rec001.tdb", key, "v1-"+key)
+		c.CtdbOK(t, k%3, "writekey", "rec001.tdb", key, "v1-"+key)
 		want[key] = "v1-" + key
 	}
 	for k := 0; k < 12; k += 2 {
 		key := fmt.Sprintf("key%d", k)
-		ctdbOK(t, c, (k+1)%3, "writekey", "rec001.tdb", key, "v2-"+key)
+		c.CtdbOK(t, (k+1)%3, "writekey", "rec001.tdb", key, "v2-"+key)
 		want[key] = "v2-" + key
 	}
-	recoverNow(t, c, 1, allNodes(c))
+	recoverNow(t, c, 1, c.All())
 	for i := 0; i < 3; i++ {
-		assert.Regexp(t, `(?m)^ num_recoveries\s+[2-9]\d*$`, ctdbOK(t, c, i, "statistics"), "node %d", i)
-		assert.Regexp(t, `Duration of last recovery/failover: 0\.\d*[1-9]\d* seconds`, ctdbOK(t, c, i, "uptime"), "node %d", i)
-		assert.Regexp(t, `(?m)^Recovery mode:NORMAL \(0\)$`, ctdbOK(t, c, i, "status"), "node %d", i)
+		assert.Regexp(t, `(?m)^ num_recoveries\s+[2-9]\d*$`, c.CtdbOK(t, i, "statistics"), "node %d", i)
+		assert.Regexp(t, `Duration of last recovery/failover: 0\.\d*[1-9]\d* seconds`, c.CtdbOK(t, i, "uptime"), "node %d", i)
+		assert.Regexp(t, `(?m)^Recovery mode:NORMAL \(0\)$`, c.CtdbOK(t, i, "status"), "node %d", i)
 		for key, val := range want {
-			out := ctdbOK(t, c, i, "readkey", "rec001.tdb", key)
+			out := c.CtdbOK(t, i, "readkey", "rec001.tdb", key)
 			assert.Equal(t, fmt.Sprintf("Data: size:%d ptr:[%s]\n", len(val), val), out, "node %d key %s", i, key)
 		}
 	}
@@ -64,7 +64,7 @@ func TestRecovery002ManyRecords(t *testing.T) {
 		}
 		require.NoError(t, db.Restore(ctx, recs, nil))
 	}
-	recoverNow(t, c, 2, allNodes(c))
+	recoverNow(t, c, 2, c.All())
 	for d := 0; d < 3; d++ {
 		for _, node := range []int{0, 2} {
 			db, err := c.Client(node).Attach(ctx, fmt.Sprintf("rec002_%d.tdb", d), client.Volatile)
@@ -90,22 +90,22 @@ func TestRecovery002ManyRecords(t *testing.T) {
 func TestRecovery003NoResurrection(t *testing.T) {
 	t.Parallel()
 	c := cluster(t, 3, 3)
-	ctdbOK(t, c, 0, "attach", "rec003.tdb")
+	c.CtdbOK(t, 0, "attach", "rec003.tdb")
 	// Node 1 keeps a copy of "doomed" after it migrates to node 0.
-	ctdbOK(t, c, 1, "writekey", "rec003.tdb", "doomed", "old-value")
-	ctdbOK(t, c, 0, "writekey", "rec003.tdb", "doomed", "mid-value")
-	ctdbOK(t, c, 0, "writekey", "rec003.tdb", "kept", "kept-value")
+	c.CtdbOK(t, 1, "writekey", "rec003.tdb", "doomed", "old-value")
+	c.CtdbOK(t, 0, "writekey", "rec003.tdb", "doomed", "mid-value")
+	c.CtdbOK(t, 0, "writekey", "rec003.tdb", "kept", "kept-value")
 	before, _, _ := generation(c, 0)
-	ctdbOK(t, c, 0, "stop", "-n", "1")
+	c.CtdbOK(t, 0, "stop", "-n", "1")
 	waitRecovered(t, c, []int{0, 2}, before)
-	ctdbOK(t, c, 0, "deletekey", "rec003.tdb", "doomed")
+	c.CtdbOK(t, 0, "deletekey", "rec003.tdb", "doomed")
 	before = recoverNow(t, c, 2, []int{0, 2})
-	ctdbOK(t, c, 0, "continue", "-n", "1")
-	waitRecovered(t, c, allNodes(c), before)
+	c.CtdbOK(t, 0, "continue", "-n", "1")
+	waitRecovered(t, c, c.All(), before)
 	for i := 0; i < 3; i++ {
-		out := ctdbOK(t, c, i, "readkey", "rec003.tdb", "doomed")
+		out := c.CtdbOK(t, i, "readkey", "rec003.tdb", "doomed")
 		assert.Equal(t, "Data: size:0 ptr:[]\n", out, "node %d resurrected a deleted record", i)
-		assert.Equal(t, "Data: size:10 ptr:[kept-value]\n", ctdbOK(t, c, i, "readkey", "rec003.tdb", "kept"), "node %d", i)
+		assert.Equal(t, "Data: size:10 ptr:[kept-value]\n", c.CtdbOK(t, i, "readkey", "rec003.tdb", "kept"), "node %d", i)
 	}
 }
 
@@ -115,20 +115,20 @@ func TestRecovery003NoResurrection(t *testing.T) {
 func TestRecovery010PersistentCatchUp(t *testing.T) {
 	t.Parallel()
 	c := cluster(t, 4, 3)
-	ctdbOK(t, c, 0, "attach", "rec010.tdb", "persistent")
-	ctdbOK(t, c, 0, "pstore", "rec010.tdb", "k", "v1")
+	c.CtdbOK(t, 0, "attach", "rec010.tdb", "persistent")
+	c.CtdbOK(t, 0, "pstore", "rec010.tdb", "k", "v1")
 	before, _, _ := generation(c, 0)
-	ctdbOK(t, c, 0, "stop", "-n", "2")
+	c.CtdbOK(t, 0, "stop", "-n", "2")
 	before = waitRecovered(t, c, []int{0, 1}, before)
 	for i := 2; i <= 5; i++ {
-		ctdbOK(t, c, 1, "pstore", "rec010.tdb", "k", fmt.Sprintf("v%d", i))
+		c.CtdbOK(t, 1, "pstore", "rec010.tdb", "k", fmt.Sprintf("v%d", i))
 	}
-	ctdbOK(t, c, 0, "continue", "-n", "2")
-	waitRecovered(t, c, allNodes(c), before)
-	seq := ctdbOK(t, c, 0, "getdbseqnum", "rec010.tdb")
+	c.CtdbOK(t, 0, "continue", "-n", "2")
+	waitRecovered(t, c, c.All(), before)
+	seq := c.CtdbOK(t, 0, "getdbseqnum", "rec010.tdb")
 	for i := 0; i < 3; i++ {
-		assert.Equal(t, "v5\n", ctdbOK(t, c, i, "pfetch", "rec010.tdb", "k"), "node %d", i)
-		assert.Equal(t, seq, ctdbOK(t, c, i, "getdbseqnum", "rec010.tdb"), "node %d", i)
+		assert.Equal(t, "v5\n", c.CtdbOK(t, i, "pfetch", "rec010.tdb", "k"), "node %d", i)
+		assert.Equal(t, seq, c.CtdbOK(t, i, "getdbseqnum", "rec010.tdb"), "node %d", i)
 	}
 }
 
@@ -142,20 +142,20 @@ func TestRecoveryLateJoiner(t *testing.T) {
 	_, err := c.WaitFlags([]int{0, 1}, 1, 30*time.Second, func(f uint32) bool { return f == 0 })
 	require.NoError(t, err)
 	waitRecovered(t, c, []int{0, 1}, 0)
-	ctdbOK(t, c, 0, "attach", "late_v.tdb")
-	ctdbOK(t, c, 0, "attach", "late_p.tdb", "persistent")
-	ctdbOK(t, c, 1, "writekey", "late_v.tdb", "vk", "vv")
-	ctdbOK(t, c, 1, "pstore", "late_p.tdb", "pk", "pv")
+	c.CtdbOK(t, 0, "attach", "late_v.tdb")
+	c.CtdbOK(t, 0, "attach", "late_p.tdb", "persistent")
+	c.CtdbOK(t, 1, "writekey", "late_v.tdb", "vk", "vv")
+	c.CtdbOK(t, 1, "pstore", "late_p.tdb", "pk", "pv")
 	c.Start(2)
 	_, err = c.WaitAllOK(30 * time.Second)
 	require.NoError(t, err)
-	waitRecovered(t, c, allNodes(c), 0)
-	out := ctdbOK(t, c, 2, "getdbmap")
+	waitRecovered(t, c, c.All(), 0)
+	out := c.CtdbOK(t, 2, "getdbmap")
 	assert.Contains(t, out, "name:late_v.tdb")
 	assert.Contains(t, out, "name:late_p.tdb")
-	assert.Equal(t, "pv\n", ctdbOK(t, c, 2, "pfetch", "late_p.tdb", "pk"))
-	assert.Equal(t, "Data: size:2 ptr:[vv]\n", ctdbOK(t, c, 2, "readkey", "late_v.tdb", "vk"))
-	assert.NotContains(t, ctdbOK(t, c, 0, "status"), "BANNED")
+	assert.Equal(t, "pv\n", c.CtdbOK(t, 2, "pfetch", "late_p.tdb", "pk"))
+	assert.Equal(t, "Data: size:2 ptr:[vv]\n", c.CtdbOK(t, 2, "readkey", "late_v.tdb", "vk"))
+	assert.NotContains(t, c.CtdbOK(t, 0, "status"), "BANNED")
 }
 
 // TestTransaction003LoopDuringRecoveries is transaction.003:
@@ -164,7 +164,7 @@ func TestRecoveryLateJoiner(t *testing.T) {
 func TestTransaction003LoopDuringRecoveries(t *testing.T) {
 	t.Parallel()
 	c := cluster(t, 6, 3)
-	ctdbOK(t, c, 0, "attach", "rec_trans.tdb", "persistent")
+	c.CtdbOK(t, 0, "attach", "rec_trans.tdb", "persistent")
 	done := transactionLoops(c, "rec_trans.tdb", []int{0, 1, 2})
 	var res []localdaemons.Result
 	recoveries := 0
@@ -191,7 +191,7 @@ loop:
 func TestTransaction010LoopWhileANodeDies(t *testing.T) {
 	t.Parallel()
 	c := cluster(t, 7, 3)
-	ctdbOK(t, c, 0, "attach", "rec_trans10.tdb", "persistent")
+	c.CtdbOK(t, 0, "attach", "rec_trans10.tdb", "persistent")
 	done := transactionLoops(c, "rec_trans10.tdb", []int{0, 1})
 	seqnum := func() uint64 {
 		r := c.Ctdb(0, "getdbseqnum", "rec_trans10.tdb")
@@ -221,11 +221,11 @@ func TestTransaction010LoopWhileANodeDies(t *testing.T) {
 		kills++
 		before = waitRecovered(t, c, []int{0, 1}, before)
 		c.Start(2)
-		waitRecovered(t, c, allNodes(c), before)
+		waitRecovered(t, c, c.All(), before)
 	}
 	t.Logf("node 2 killed %d times during the loop", kills)
 	assert.GreaterOrEqual(t, kills, 2)
-	waitRecovered(t, c, allNodes(c), 0)
+	waitRecovered(t, c, c.All(), 0)
 	requireLoopsConsistent(t, c, "rec_trans10.tdb", res)
 }
 
@@ -239,8 +239,8 @@ func TestRecoveryDatabasesIndependent(t *testing.T) {
 	ctx := ctx(t)
 	held, err := c.Client(0).Attach(ctx, "held.tdb", client.Volatile)
 	require.NoError(t, err)
-	ctdbOK(t, c, 0, "attach", "free.tdb")
-	ctdbOK(t, c, 1, "writekey", "free.tdb", "k", "before")
+	c.CtdbOK(t, 0, "attach", "free.tdb")
+	c.CtdbOK(t, 1, "writekey", "free.tdb", "k", "before")
 	lock, err := held.FetchLock(ctx, []byte("busy"))
 	require.NoError(t, err)
 
@@ -255,7 +255,7 @@ func TestRecoveryDatabasesIndependent(t *testing.T) {
 		r := c.Ctdb(2, "writekey", "free.tdb", "k", "during")
 		return r.Exit == 0
 	}, 30*time.Second, 50*time.Millisecond)
-	assert.Equal(t, "Data: size:6 ptr:[during]\n", ctdbOK(t, c, 0, "readkey", "free.tdb", "k"))
+	assert.Equal(t, "Data: size:6 ptr:[during]\n", c.CtdbOK(t, 0, "readkey", "free.tdb", "k"))
 	select {
 	case r := <-done:
 		t.Fatalf("recovery finished while a record of held.tdb was locked: %+v", r)
@@ -264,6 +264,6 @@ func TestRecoveryDatabasesIndependent(t *testing.T) {
 	require.NoError(t, lock.Store(ctx, []byte("released")))
 	r := <-done
 	require.Zero(t, r.Exit, "%s%s", r.Stdout, r.Stderr)
-	waitRecovered(t, c, allNodes(c), 0)
-	assert.Equal(t, "Data: size:8 ptr:[released]\n", ctdbOK(t, c, 2, "readkey", "held.tdb", "busy"))
+	waitRecovered(t, c, c.All(), 0)
+	assert.Equal(t, "Data: size:8 ptr:[released]\n", c.CtdbOK(t, 2, "readkey", "held.tdb", "busy"))
 }

@@ -54,12 +54,12 @@ func TestVacuum001DeletedRecordsDisappear(t *testing.T) {
 	c := cluster(t, 20, 3)
 	ctx := ctx(t)
 	const name = "vac001.tdb"
-	ctdbOK(t, c, 0, "attach", name)
+	c.CtdbOK(t, 0, "attach", name)
 	for k := 0; k < 30; k++ {
-		ctdbOK(t, c, k%3, "writekey", name, fmt.Sprintf("key%d", k), fmt.Sprintf("value%d", k))
+		c.CtdbOK(t, k%3, "writekey", name, fmt.Sprintf("key%d", k), fmt.Sprintf("value%d", k))
 	}
 	for k := 0; k < 30; k += 3 {
-		ctdbOK(t, c, (k+1)%3, "deletekey", name, fmt.Sprintf("key%d", k))
+		c.CtdbOK(t, (k+1)%3, "deletekey", name, fmt.Sprintf("key%d", k))
 	}
 	tombstones := 0
 	for i := 0; i < 3; i++ {
@@ -84,7 +84,7 @@ func TestVacuum001DeletedRecordsDisappear(t *testing.T) {
 		if k%3 == 0 {
 			continue
 		}
-		out := ctdbOK(t, c, 2, "readkey", name, fmt.Sprintf("key%d", k))
+		out := c.CtdbOK(t, 2, "readkey", name, fmt.Sprintf("key%d", k))
 		assert.Contains(t, out, fmt.Sprintf("ptr:[value%d]", k))
 	}
 	st, err := c.Client(0).DBStatistics(ctx, client.Local, proto.DBID(name))
@@ -99,18 +99,18 @@ func TestVacuum003RecreatedRecordSurvives(t *testing.T) {
 	c := cluster(t, 21, 3)
 	ctx := ctx(t)
 	const name = "vac003.tdb"
-	ctdbOK(t, c, 0, "attach", name)
+	c.CtdbOK(t, 0, "attach", name)
 	for k := 0; k < 10; k++ {
 		key := fmt.Sprintf("key%d", k)
-		ctdbOK(t, c, 0, "writekey", name, key, "first")
-		ctdbOK(t, c, 1, "deletekey", name, key)
-		ctdbOK(t, c, (k%2)*2, "writekey", name, key, "again")
+		c.CtdbOK(t, 0, "writekey", name, key, "first")
+		c.CtdbOK(t, 1, "deletekey", name, key)
+		c.CtdbOK(t, (k%2)*2, "writekey", name, key, "again")
 	}
 	vacuumAll(t, ctx, c, proto.VacuumFull)
 	vacuumAll(t, ctx, c, 0)
 	for i := 0; i < 3; i++ {
 		for k := 0; k < 10; k++ {
-			assert.Equal(t, "Data: size:5 ptr:[again]\n", ctdbOK(t, c, i, "readkey", name, fmt.Sprintf("key%d", k)), "node %d key%d", i, k)
+			assert.Equal(t, "Data: size:5 ptr:[again]\n", c.CtdbOK(t, i, "readkey", name, fmt.Sprintf("key%d", k)), "node %d key%d", i, k)
 		}
 	}
 }
@@ -230,18 +230,18 @@ func TestVacuumDurableTombstonesOnlyWithEveryNode(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, rec.StoreDurable(ctx, []byte("open")))
 	require.NoError(t, db.Delete(ctx, []byte("handle")))
-	require.Positive(t, durableTombstones(t, ctx, c, allNodes(c), name), "the deletion is durable")
+	require.Positive(t, durableTombstones(t, ctx, c, c.All(), name), "the deletion is durable")
 
 	before, _, _ := generation(c, 0)
-	ctdbOK(t, c, 0, "stop", "-n", "2")
+	c.CtdbOK(t, 0, "stop", "-n", "2")
 	before = waitRecovered(t, c, []int{0, 1}, before)
 	vacuumAll(t, ctx, c, proto.VacuumFull)
 	assert.Positive(t, durableTombstones(t, ctx, c, []int{0, 1}, name), "kept while node 2 is stopped")
 
-	ctdbOK(t, c, 0, "continue", "-n", "2")
-	waitRecovered(t, c, allNodes(c), before)
+	c.CtdbOK(t, 0, "continue", "-n", "2")
+	waitRecovered(t, c, c.All(), before)
 	vacuumAll(t, ctx, c, proto.VacuumFull)
-	assert.Zero(t, durableTombstones(t, ctx, c, allNodes(c), name), "gone once every node is active")
+	assert.Zero(t, durableTombstones(t, ctx, c, c.All(), name), "gone once every node is active")
 	for i := 0; i < 3; i++ {
 		r, err := c.Client(i).OpenDB(db.Info()).FetchLock(ctx, []byte("handle"))
 		require.NoError(t, err)
